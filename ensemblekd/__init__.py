@@ -1,0 +1,44 @@
+"""ensemblekd: ensemble-then-distill for sequences and trees.
+
+* Trees: average the trees of several unsupervised constituency parsers with a CYK dynamic
+  program (Shayegh et al., ICLR 2024) and score them with span F1.
+* Sequences: combine the direct and pivot translations of one multilingual model with EBBS
+  (bi-level beam search, Wen et al., AAAI 2025) or with the baselines (averaging, voting, MBR).
+* Distill: train one student on the ensemble's outputs.
+
+``import ensemblekd`` is cheap: torch and transformers are imported only when a name that
+needs them is first used (PEP 562 module ``__getattr__``).
+"""
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it.  Each concept keeps its own block.
+_LAZY = {
+    # trees
+    "average_trees": "ensemblekd.trees",
+    "tree_f1": "ensemblekd.trees",
+    # decoding
+    "translate": "ensemblekd.decoding",
+    "beam_search": "ensemblekd.decoding",
+    # metrics
+    "utility_matrix": "ensemblekd.metrics",
+    # distill
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ensemblekd' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(__all__)

@@ -1,0 +1,3 @@
+from ensemblekd.cli import main
+
+raise SystemExit(main())

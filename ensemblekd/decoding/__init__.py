@@ -1,0 +1,3 @@
+"""ensemblekd.decoding."""
+
+__all__: list[str] = []

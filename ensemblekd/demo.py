@@ -1,0 +1,21 @@
+"""``ensemblekd demo``: the main job on embedded defaults (what ``make demo`` runs)."""
+from __future__ import annotations
+
+import importlib
+
+# each entry: module with a ``run_demo(quiet: bool) -> None``; run in this order
+DEMOS = (
+    "ensemblekd.trees.demo",
+)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("demo", help="run the demos on the data embedded in the package")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    for name in DEMOS:
+        importlib.import_module(name).run_demo(quiet=args.quiet)
+    return 0

@@ -1,0 +1,3 @@
+"""ensemblekd.distill."""
+
+__all__: list[str] = []

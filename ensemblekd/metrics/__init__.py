@@ -1,0 +1,3 @@
+"""ensemblekd.metrics."""
+
+__all__: list[str] = []

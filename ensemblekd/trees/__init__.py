@@ -1,0 +1,3 @@
+"""ensemblekd.trees."""
+
+__all__: list[str] = []
