@@ -1,0 +1,379 @@
+"""Language handling per model family, behind one small adapter.
+
+A multilingual model is told the source and target language in a family-specific way.  An adapter turns
+``(text, src, tgt)`` into what the scorers of :mod:`ensemblekd.decoding.scorers` take:
+
+==========================  ==================================================  ===========================  ======
+family                      encoder input                                       decoder prompt               offset
+==========================  ==================================================  ===========================  ======
+M2M100, NLLB, mBART-50      the tokenizer's own ``src_lang`` format              [decoder_start, <tgt code>]  1
+                            (e.g. ``[__de__] x [</s>]``)
+Marian multilingual         ``>>fr<< x`` + [</s>] (target token in the source)  [decoder_start]              0
+T5                          ``translate German to French: x`` + [</s>]           [decoder_start]              0
+ensemblekd scheme (config)  [<tgt>] x [</s>]  or  [<src>] x [</s>]               [decoder_start] or [.., <tgt>]  0/1
+decoder-only LM             the whole prompt (a template with {src} {tgt} {text})  (none)                     0
+==========================  ==================================================  ===========================  ======
+
+"offset" is ``length_offset`` of :func:`ensemblekd.decoding.search.beam_search`: forced target-language tokens
+sit in the decoder prompt but count in the length penalty, as in ``model.generate(forced_bos_token_id=...)``.
+
+:func:`get_adapter` picks the adapter from the model config (``ensemblekd_language_scheme``), the tokenizer class
+and ``config.model_type``.  Every adapter validates language codes (:class:`UnknownLanguageError` lists the codes
+it knows) and knows the longest source the model accepts (``max_source_length``).
+"""
+from __future__ import annotations
+
+import re
+from typing import Mapping, Optional, Sequence
+
+__all__ = [
+    "LANGUAGE_NAMES",
+    "DEFAULT_PROMPT",
+    "LanguageAdapter",
+    "UnknownLanguageError",
+    "M2M100Adapter",
+    "MarianAdapter",
+    "T5Adapter",
+    "SchemeAdapter",
+    "DecoderOnlyAdapter",
+    "get_adapter",
+]
+
+# ISO 639-1 code -> English name (T5 task prefixes, decoder-only prompts)
+LANGUAGE_NAMES = {
+    "ar": "Arabic", "bg": "Bulgarian", "bn": "Bengali", "ca": "Catalan", "cs": "Czech", "da": "Danish",
+    "de": "German", "el": "Greek", "en": "English", "es": "Spanish", "et": "Estonian", "fa": "Persian",
+    "fi": "Finnish", "fr": "French", "ga": "Irish", "he": "Hebrew", "hi": "Hindi", "hr": "Croatian",
+    "hu": "Hungarian", "id": "Indonesian", "is": "Icelandic", "it": "Italian", "ja": "Japanese", "ko": "Korean",
+    "lt": "Lithuanian", "lv": "Latvian", "mt": "Maltese", "nl": "Dutch", "no": "Norwegian", "pl": "Polish",
+    "pt": "Portuguese", "ro": "Romanian", "ru": "Russian", "sk": "Slovak", "sl": "Slovenian", "sv": "Swedish",
+    "sw": "Swahili", "th": "Thai", "tr": "Turkish", "uk": "Ukrainian", "vi": "Vietnamese", "zh": "Chinese",
+}
+
+DEFAULT_PROMPT = "Translate from {src} to {tgt}.\n{src}: {text}\n{tgt}:"
+
+
+class UnknownLanguageError(ValueError):
+    """A language code the model/tokenizer does not know."""
+
+
+def _listing(codes: Sequence[str], limit: int = 60) -> str:
+    codes = sorted(codes)
+    shown = ", ".join(codes[:limit])
+    return shown + (f", ... ({len(codes)} in all)" if len(codes) > limit else "")
+
+
+class LanguageAdapter:
+    """Base class: subclasses set ``family`` and implement ``codes``, ``_encode`` and ``decoder_prompt``.
+
+    ``config`` is the model's config, ``tokenizer`` a Hugging Face tokenizer, ``generation_config`` the model's
+    (optional; it overrides the config's ``decoder_start_token_id`` / ``eos_token_id``).  Adapters are stateless between
+    calls (a tokenizer whose ``src_lang`` must be set is restored afterwards).
+    """
+
+    family = "base"
+    decoder_only = False
+
+    def __init__(self, config, tokenizer, generation_config=None):
+        self.config = config
+        self.tokenizer = tokenizer
+        # recent transformers keep decoder_start/eos in model.generation_config
+        start = getattr(generation_config, "decoder_start_token_id", None)
+        self.decoder_start_token_id = start if start is not None else getattr(config, "decoder_start_token_id", None)
+        eos = getattr(generation_config, "eos_token_id", None)
+        if eos is None:
+            eos = getattr(config, "eos_token_id", None)
+        if eos is None:
+            eos = tokenizer.eos_token_id
+        self.eos_token_id = int(eos[0] if isinstance(eos, (list, tuple)) else eos)
+        pad = getattr(config, "pad_token_id", None)
+        if pad is None:
+            pad = tokenizer.pad_token_id
+        self.pad_token_id = int(pad) if pad is not None else self.eos_token_id
+
+    # ----- languages -------------------------------------------------------------------------------------
+    def codes(self) -> tuple[str, ...]:
+        """The language codes this adapter accepts (sorted)."""
+        raise NotImplementedError
+
+    def check(self, code: str, argument: str = "language") -> None:
+        """Raise :class:`UnknownLanguageError` naming ``argument`` when ``code`` is not known."""
+        known = self.codes()
+        if not isinstance(code, str) or code not in known:
+            raise UnknownLanguageError(
+                f"{argument}={code!r} is not a language code of this {self.family} model/tokenizer; "
+                f"known codes: {_listing(known)}")
+
+    def check_source(self, code: str, argument: str = "src_lang") -> None:
+        """Check a source-side code (families that do not encode the source language accept any)."""
+        self.check(code, argument)
+
+    # ----- encoding ---------------------------------------------------------------------------------------
+    @property
+    def max_source_length(self) -> Optional[int]:
+        """Longest encoder input (or prompt) in tokens the model accepts, ``None`` when unbounded."""
+        n = getattr(self.config, "max_position_embeddings", None) or getattr(self.config, "n_positions", None)
+        return int(n) if n else None
+
+    @property
+    def max_target_positions(self) -> Optional[int]:
+        """Longest decoder sequence (prompt + generated) the model accepts, ``None`` when unbounded."""
+        return self.max_source_length
+
+    def encode(self, texts: Sequence[str], src: str, tgt: str, *, max_length: Optional[int] = None,
+               template: Optional[str] = None) -> list[list[int]]:
+        """Encoder input ids (decoder-only: prompt ids) of each text; truncated to ``max_length`` if given."""
+        return self._encode(list(texts), src, tgt, max_length)
+
+    def _encode(self, texts, src, tgt, max_length):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _tokenize(self, texts, max_length, **kwargs) -> list[list[int]]:
+        if max_length is None:
+            return [list(ids) for ids in self.tokenizer(texts, **kwargs)["input_ids"]]
+        return [list(ids) for ids in self.tokenizer(texts, truncation=True, max_length=max_length,
+                                                     **kwargs)["input_ids"]]
+
+    def decoder_prompt(self, tgt: str) -> list[int]:
+        """Tokens the decoder starts from (shared by all rows)."""
+        return [int(self.decoder_start_token_id)]
+
+    def length_offset(self, tgt: str) -> int:
+        """Prompt tokens that count in the length penalty (the forced target-language token)."""
+        return len(self.decoder_prompt(tgt)) - 1
+
+    def decode(self, token_ids: Sequence[int]) -> str:
+        """Text of generated tokens (prompt excluded); special tokens skipped."""
+        return self.tokenizer.decode(list(token_ids), skip_special_tokens=True).strip()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(family={self.family!r})"
+
+
+class M2M100Adapter(LanguageAdapter):
+    """M2M100, NLLB and mBART-50: ``tokenizer.src_lang`` for the encoder, forced target-language BOS."""
+
+    def __init__(self, config, tokenizer, generation_config=None, family: str = "m2m100"):
+        super().__init__(config, tokenizer, generation_config)
+        self.family = family
+        if hasattr(tokenizer, "lang_code_to_id") and family != "nllb":
+            self._code_ids = {c: int(tokenizer.lang_code_to_id[c]) for c in tokenizer.lang_code_to_id}
+            if hasattr(tokenizer, "get_lang_id"):   # M2M100: "de" -> __de__
+                self._code_ids = {c: int(tokenizer.get_lang_id(c)) for c in self._code_ids}
+        else:   # NLLB: codes are special tokens like deu_Latn
+            specials = getattr(tokenizer, "extra_special_tokens", None) or \
+                getattr(tokenizer, "additional_special_tokens", None) or []
+            codes = [str(t) for t in specials if re.fullmatch(r"[a-z]{3}_[A-Z][a-z]{3}", str(t))]
+            self._code_ids = {c: int(tokenizer.convert_tokens_to_ids(c)) for c in codes}
+
+    def codes(self):
+        return tuple(sorted(self._code_ids))
+
+    def _encode(self, texts, src, tgt, max_length):
+        saved = getattr(self.tokenizer, "src_lang", None)
+        self.tokenizer.src_lang = src
+        try:
+            return self._tokenize(texts, max_length)
+        finally:
+            if saved is not None:
+                self.tokenizer.src_lang = saved
+
+    def decoder_prompt(self, tgt):
+        return [int(self.decoder_start_token_id), self._code_ids[tgt]]
+
+
+class MarianAdapter(LanguageAdapter):
+    """Marian: ``>>xx<<`` target token in front of the source; bilingual models (no such tokens) take any code.
+
+    The source language is not encoded, so ``check_source`` accepts any code.
+    """
+
+    family = "marian"
+
+    def __init__(self, config, tokenizer, generation_config=None):
+        super().__init__(config, tokenizer, generation_config)
+        supported = getattr(tokenizer, "supported_language_codes", []) or []
+        self._codes = tuple(sorted(c[2:-2] for c in supported))
+
+    def codes(self):
+        return self._codes
+
+    def check(self, code, argument="language"):
+        if self._codes:
+            super().check(code, argument)
+        elif not isinstance(code, str) or not code:
+            raise UnknownLanguageError(f"{argument}={code!r}: expected a non-empty language code")
+
+    def check_source(self, code, argument="src_lang"):
+        if not isinstance(code, str) or not code:
+            raise UnknownLanguageError(f"{argument}={code!r}: expected a non-empty language code")
+
+    def _encode(self, texts, src, tgt, max_length):
+        if self._codes:
+            texts = [f">>{tgt}<< {t}" for t in texts]
+        return self._tokenize(texts, max_length)
+
+
+class T5Adapter(LanguageAdapter):
+    """T5: task prefix ``translate {Source} to {Target}: `` (names from ``LANGUAGE_NAMES`` or ``names``)."""
+
+    family = "t5"
+    prefix = "translate {src} to {tgt}: "
+
+    def __init__(self, config, tokenizer, generation_config=None, names: Optional[Mapping[str, str]] = None):
+        super().__init__(config, tokenizer, generation_config)
+        self.names = dict(LANGUAGE_NAMES if names is None else names)
+
+    def codes(self):
+        return tuple(sorted(self.names))
+
+    @property
+    def max_source_length(self):
+        # relative position buckets: no hard limit unless the tokenizer states a realistic one
+        n = getattr(self.tokenizer, "model_max_length", None)
+        return int(n) if n and n < 10**6 else None
+
+    @property
+    def max_target_positions(self):
+        return None
+
+    def _encode(self, texts, src, tgt, max_length):
+        prefix = self.prefix.format(src=self.names[src], tgt=self.names[tgt])
+        return self._tokenize([prefix + t for t in texts], max_length)
+
+
+class SchemeAdapter(LanguageAdapter):
+    """Our own models: ``config.ensemblekd_language_scheme`` and ``config.ensemblekd_language_tokens``.
+
+    * ``target_token_in_source``: encoder ``[<tgt>] + x + [eos]``, decoder prompt ``[decoder_start]``
+      (Johnson et al., 2017).
+    * ``target_token_in_decoder``: encoder ``[<src>] + x + [eos]``, prompt ``[decoder_start, <tgt>]``.
+    """
+
+    family = "ensemblekd"
+    SCHEMES = ("target_token_in_source", "target_token_in_decoder")
+
+    def __init__(self, config, tokenizer, generation_config=None):
+        super().__init__(config, tokenizer, generation_config)
+        self.scheme = getattr(config, "ensemblekd_language_scheme")
+        if self.scheme not in self.SCHEMES:
+            raise ValueError(f"config.ensemblekd_language_scheme={self.scheme!r}: expected one of {self.SCHEMES}")
+        tokens = getattr(config, "ensemblekd_language_tokens", None)
+        if not isinstance(tokens, Mapping) or not tokens:
+            raise ValueError("config.ensemblekd_language_tokens: expected a non-empty mapping code -> token")
+        vocab = tokenizer.get_vocab()
+        missing = [t for t in tokens.values() if t not in vocab]
+        if missing:
+            raise ValueError(f"config.ensemblekd_language_tokens: tokens {missing} are not in the tokenizer")
+        self._code_ids = {c: int(vocab[t]) for c, t in tokens.items()}
+
+    def codes(self):
+        return tuple(sorted(self._code_ids))
+
+    def _encode(self, texts, src, tgt, max_length):
+        body = max_length - 2 if max_length is not None else None
+        lang = self._code_ids[tgt if self.scheme == "target_token_in_source" else src]
+        out = []
+        for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]:
+            ids = list(ids)[:body] if body is not None else list(ids)
+            out.append([lang, *ids, self.eos_token_id])
+        return out
+
+    def decoder_prompt(self, tgt):
+        if self.scheme == "target_token_in_source":
+            return [int(self.decoder_start_token_id)]
+        return [int(self.decoder_start_token_id), self._code_ids[tgt]]
+
+
+class DecoderOnlyAdapter(LanguageAdapter):
+    """Decoder-only LMs: each component is a prompt (a template with ``{src}``, ``{tgt}`` language names and
+    ``{text}``); all components share the continuation.  The translation is the first line of the
+    continuation (``token_ids`` keep the whole continuation)."""
+
+    family = "decoder-only"
+    decoder_only = True
+
+    def __init__(self, config, tokenizer, generation_config=None, names: Optional[Mapping[str, str]] = None):
+        super().__init__(config, tokenizer, generation_config)
+        self.names = dict(LANGUAGE_NAMES if names is None else names)
+
+    def codes(self):
+        return tuple(sorted(self.names))
+
+    def encode(self, texts, src, tgt, *, max_length=None, template=None):
+        template = DEFAULT_PROMPT if template is None else template
+        names = dict(src=self.names[src], tgt=self.names[tgt])
+        out = []
+        for text in texts:
+            ids = self._prompt(template, text, names)
+            if max_length is not None and len(ids) > max_length:
+                # shorten the source text (never the instructions) until the prompt fits
+                words = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+                keep = max(0, len(words) - (len(ids) - max_length))
+                while True:
+                    ids = self._prompt(template, self.tokenizer.decode(words[:keep]), names)
+                    if len(ids) <= max_length or keep == 0:
+                        break
+                    keep -= 1
+                if len(ids) > max_length:
+                    raise ValueError(f"the prompt template alone is longer than {max_length} tokens")
+            out.append(ids)
+        return out
+
+    @staticmethod
+    def check_template(template: str) -> None:
+        try:
+            template.format(src="S", tgt="T", text="X")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"prompt template {template!r}: only the fields {{src}}, {{tgt}} and {{text}} "
+                             f"may be used ({exc})") from None
+        if "{text}" not in template:
+            raise ValueError(f"prompt template {template!r} has no {{text}} field for the source sentence")
+
+    def _prompt(self, template, text, names):
+        return list(self.tokenizer(template.format(text=text, **names))["input_ids"])
+
+    def decoder_prompt(self, tgt):
+        return []
+
+    def length_offset(self, tgt):
+        return 0
+
+    @property
+    def max_target_positions(self):
+        return self.max_source_length
+
+    def decode(self, token_ids):
+        text = self.tokenizer.decode(list(token_ids), skip_special_tokens=True).strip()
+        return text.split("\n", 1)[0].strip()
+
+
+def get_adapter(model, tokenizer, *, names: Optional[Mapping[str, str]] = None) -> LanguageAdapter:
+    """The language adapter of ``model`` + ``tokenizer``.
+
+    Order: ``config.ensemblekd_language_scheme`` (our models); decoder-only models (``not
+    config.is_encoder_decoder``); the tokenizer class (NLLB, M2M100, mBART-50, Marian, T5); ``config.model_type``.
+    ``names`` (code -> language name) replaces ``LANGUAGE_NAMES`` for T5 prefixes and decoder-only prompts.
+    """
+    config = model.config
+    gen = getattr(model, "generation_config", None)
+    if getattr(config, "ensemblekd_language_scheme", None) is not None:
+        return SchemeAdapter(config, tokenizer, gen)
+    if not getattr(config, "is_encoder_decoder", False):
+        return DecoderOnlyAdapter(config, tokenizer, gen, names)
+    cls = type(tokenizer).__name__.lower()
+    model_type = getattr(config, "model_type", "")
+    if "nllb" in cls:
+        return M2M100Adapter(config, tokenizer, gen, family="nllb")
+    if "m2m100" in cls:
+        return M2M100Adapter(config, tokenizer, gen, family="m2m100")
+    if "mbart50" in cls or (model_type == "mbart" and hasattr(tokenizer, "lang_code_to_id")):
+        return M2M100Adapter(config, tokenizer, gen, family="mbart50")
+    if "marian" in cls or model_type == "marian":
+        return MarianAdapter(config, tokenizer, gen)
+    if cls.startswith("t5") or model_type in ("t5", "mt5", "umt5"):
+        return T5Adapter(config, tokenizer, gen, names)
+    raise ValueError(
+        f"no language adapter for model_type={getattr(config, 'model_type', None)!r} with tokenizer "
+        f"{type(tokenizer).__name__}: supported are M2M100, NLLB, mBART-50, Marian, T5, decoder-only LMs and "
+        "models whose config has ensemblekd_language_scheme; or pass adapter= to translate()")
