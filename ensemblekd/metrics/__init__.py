@@ -1,3 +1,8 @@
-"""ensemblekd.metrics."""
+"""ensemblekd.metrics: sentence-level utilities for MBR, equal to sacrebleu's sentence BLEU / chrF.
 
-__all__: list[str] = []
+``utility_matrix`` uses the C kernel ``ensemblekd._ckernel`` when it is built and the sacrebleu loop
+otherwise (one warning); both are public for tests and research code.
+"""
+from .utility import METRICS, MetricInputError, utility_matrix, utility_matrix_c, utility_matrix_python
+
+__all__ = ["METRICS", "MetricInputError", "utility_matrix", "utility_matrix_c", "utility_matrix_python"]
