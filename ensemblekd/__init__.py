@@ -20,6 +20,13 @@ _LAZY = {
     # trees
     "average_trees": "ensemblekd.trees",
     "tree_f1": "ensemblekd.trees",
+    "cyk_best_tree": "ensemblekd.trees",
+    "cyk_best_trees": "ensemblekd.trees",
+    "read_trees": "ensemblekd.trees",
+    "parse_trees": "ensemblekd.trees",
+    "Treebank": "ensemblekd.trees",
+    "TreeFormatError": "ensemblekd.trees",
+    "F1Result": "ensemblekd.trees",
     # decoding
     "translate": "ensemblekd.decoding",
     "beam_search": "ensemblekd.decoding",

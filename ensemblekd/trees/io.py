@@ -28,7 +28,7 @@ import numpy as np
 
 from ._jit import Kernel
 
-__all__ = ["TreeFormatError", "Treebank", "read_trees", "parse_trees", "as_treebank", "format_trees"]
+__all__ = ["TreeFormatError", "Treebank", "read_trees", "parse_trees", "as_treebank", "format_trees", "same_trees"]
 
 EMPTY_LINE_POLICIES = ("error", "keep")
 
@@ -394,3 +394,19 @@ def format_trees(n_words, spans, span_offsets, word_text: bytes, word_bounds, wo
         lab,
     )
     return out.tobytes().decode("utf-8").split("\n")
+
+
+def same_trees(a: Treebank, b: Treebank) -> np.ndarray:
+    """bool (B,): line by line, the same words and the same constituents (labels ignored)."""
+    if len(a) != len(b):
+        raise ValueError(f"{a.source} has {len(a)} trees but {b.source} has {len(b)}; expected line-aligned")
+    same = np.empty(len(a), dtype=bool)
+    for line in range(len(a)):
+        sa, sb = a.spans_of(line), b.spans_of(line)
+        same[line] = (
+            a.n_words[line] == b.n_words[line]
+            and sa.shape == sb.shape
+            and bool((sa == sb).all())
+            and a.words(line) == b.words(line)
+        )
+    return same
