@@ -1,5 +1,10 @@
-"""placeholder: filled in by the distill work."""
+"""``ensemblekd distill ...`` sub-commands (minimal group; each distill flow registers its command)."""
 
 
 def register(sub):
     """Register the `distill` sub-commands."""
+    p = sub.add_parser("distill", help="train one student on an ensemble's outputs")
+    distill_sub = p.add_subparsers(dest="distill_command", metavar="COMMAND", required=True)
+    from .mt_cli import register_mt
+
+    register_mt(distill_sub)

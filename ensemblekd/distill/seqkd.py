@@ -41,7 +41,7 @@ __all__ = ["SeqKDConfig", "TrainExample", "TrainResult", "ArchitectureMismatchEr
            "collate", "train_seqkd", "sequence_loss", "LOSSES"]
 
 LOSSES = ("seqkd", "kl", "rkl", "js", "tvd")
-CHECKPOINT = "checkpoint/trainer_state.pt"
+CHECKPOINT = "trainer_state.pt"
 
 
 class ArchitectureMismatchError(ValueError):
@@ -265,15 +265,18 @@ def _load_checkpoint(path: Path, model, meta: dict) -> dict:
 # --------------------------------------------------------------------------- training
 def train_seqkd(model, examples: Sequence[TrainExample], out_dir: str | os.PathLike, config: SeqKDConfig, *,
                 pad_id: int, tokenizer=None, teacher=None, eos_id: Optional[int] = None, quiet: bool = False,
-                on_step: Optional[Callable[[int, float], None]] = None, save_final: bool = True) -> TrainResult:
+                on_step: Optional[Callable[[int, float], None]] = None, save_final: bool = True,
+                checkpoint_dir: Optional[str | os.PathLike] = None) -> TrainResult:
     """Train ``model`` in place on ``examples``; resume from ``out_dir/checkpoint`` if present.
 
     Args:
         model: a Hugging Face encoder-decoder (``model(input_ids, attention_mask,
             decoder_input_ids, ...)`` returning ``.logits``); moved to ``config.device``.
         examples: the training pairs (at least one).
-        out_dir: receives ``checkpoint/trainer_state.pt`` and, at the end, the student as a
-            standard checkpoint (``save_pretrained``, plus ``tokenizer`` if given).
+        out_dir: receives, at the end, the student as a standard checkpoint (``save_pretrained``,
+            plus ``tokenizer`` if given).
+        checkpoint_dir: where the resumable ``trainer_state.pt`` lives (default
+            ``out_dir/checkpoint``).
         teacher: frozen model scoring the word-level losses (``loss != "seqkd"``); every example
             must then carry ``teacher_inputs``.
         on_step: called as ``on_step(step, loss)`` after each step (and after its checkpoint).
@@ -298,7 +301,7 @@ def train_seqkd(model, examples: Sequence[TrainExample], out_dir: str | os.PathL
             raise ValueError(f"loss={config.loss!r}: example {bad} has no teacher_inputs")
     device = torch.device(config.device)
     out_dir = Path(out_dir)
-    ckpt = out_dir / CHECKPOINT
+    ckpt = (Path(checkpoint_dir) if checkpoint_dir is not None else out_dir / "checkpoint") / CHECKPOINT
     batches = make_batches(examples, config.max_tokens, config.seed)
     total = config.max_steps if config.max_steps is not None else config.epochs * len(batches)
     meta = {"arch": _arch(model), "config": config.fingerprint(), "data": _examples_digest(examples)}

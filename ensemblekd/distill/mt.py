@@ -1,0 +1,314 @@
+"""MT ensemble-then-distill: decode with an ensemble, fine-tune one student on its outputs, save it.
+
+Wen et al. (AAAI 2025), Sec. 4: the zero-shot directions of a multilingual model are decoded
+with EBBS (direct + pivot components of the model itself) on monolingual source text, and the
+base model is fine-tuned on the (source, EBBS output) pairs with sequence-level KD (Kim & Rush,
+2016); the student then decodes with plain beam search at single-model cost.  Baselines with
+the same budget (``method``):
+
+* ``direct`` (alias ``self``): self-distillation, the model's own direct beam-search outputs;
+* ``union``: the outputs of every component (direct, and pivot through each pivot language) as
+  separate targets, i.e. K training pairs per source;
+* any other :func:`ensemblekd.decoding.api.translate` method (``ebbs``, ``average``, ``vote``,
+  ``mbr``, ``pivot``) as the teacher.
+
+Pipeline, all under ``out_dir`` and resumable at every stage:
+
+1. ``decode/<src>-<tgt>/``: the teacher outputs, decoded shard by shard
+   (:mod:`ensemblekd.distill.shards`; a killed run continues where it stopped);
+2. ``train_state/``: SeqKD checkpoints (:func:`ensemblekd.distill.seqkd.train_seqkd`);
+3. ``student/``: the student as a standard Hugging Face checkpoint (``save_pretrained``) with its
+   tokenizer, loadable by :func:`ensemblekd.translate` like the base model.
+
+Per direction the pivots are the given pivot languages minus the direction's own two languages,
+so ``pivots=("en", "de", "fr", "cs")`` means "every other language" for each direction.  The
+student's training inputs come from the same language adapter the decoder uses, so it learns
+exactly the encoder input and decoder prompt it will be given at decoding time.
+"""
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Mapping, Optional, Sequence
+
+from .seqkd import ArchitectureMismatchError, SeqKDConfig, TrainExample, train_seqkd
+from .shards import decode_sharded
+
+__all__ = ["DistillMTConfig", "DistillMTResult", "distill_mt", "parse_direction", "check_device",
+           "TEACHER_METHODS"]
+
+TEACHER_METHODS = ("ebbs", "average", "vote", "mbr", "pivot", "direct", "self", "union")
+DONE = "ensemblekd_distill.json"
+
+
+def parse_direction(text: str) -> tuple[str, str]:
+    """``"de-fr"`` -> ``("de", "fr")``; language codes may not contain ``-`` ... except NLLB-style
+    ``deu_Latn-fra_Latn`` which is fine (underscore)."""
+    parts = text.split("-")
+    if len(parts) != 2 or not all(parts) or parts[0] == parts[1]:
+        raise ValueError(f"direction {text!r}: expected SRC-TGT with two different language codes, e.g. de-fr")
+    return parts[0], parts[1]
+
+
+def check_device(device: str) -> str:
+    """Validate a device string; ``cuda`` without a GPU is an error (not a silent CPU fallback)."""
+    import torch
+
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {device} was requested but no CUDA GPU is available "
+                         "(torch.cuda.is_available() is False); use --device cpu")
+    if not (device == "cpu" or device.startswith("cuda") or device == "mps"):
+        raise ValueError(f"--device {device!r}: expected cpu or cuda[:N]")
+    return device
+
+
+@dataclass
+class DistillMTConfig:
+    """What to decode and how.  ``directions``: (src, tgt) pairs; ``pivots``: the pivot pool."""
+
+    directions: Sequence[tuple[str, str]]
+    pivots: Sequence[str] = ()
+    method: str = "ebbs"
+    beam_size: int = 5
+    max_new_tokens: Optional[int] = None
+    length_penalty: float = 1.0
+    batch_size: Optional[int] = None
+    shard_size: int = 256
+    translate_options: Mapping[str, object] = field(default_factory=dict)
+    train: SeqKDConfig = field(default_factory=SeqKDConfig)
+
+    def __post_init__(self):
+        self.directions = [tuple(d) for d in self.directions]
+        if not self.directions:
+            raise ValueError("no direction to distill")
+        if len(set(self.directions)) != len(self.directions):
+            raise ValueError(f"directions repeated: {self.directions}")
+        if self.method not in TEACHER_METHODS:
+            raise ValueError(f"method={self.method!r}; expected one of {TEACHER_METHODS}")
+        if self.method == "self":
+            self.method = "direct"
+        if self.beam_size < 1:
+            raise ValueError(f"beam_size must be >= 1, got {self.beam_size}")
+        if self.shard_size < 1:
+            raise ValueError(f"shard_size must be >= 1, got {self.shard_size}")
+        self.pivots = list(self.pivots)
+        if len(set(self.pivots)) != len(self.pivots):
+            raise ValueError(f"pivots repeated: {self.pivots}")
+        for s, t in self.directions:
+            needs = self.method in ("ebbs", "average", "vote", "mbr", "pivot", "union") or self.train.loss != "seqkd"
+            if needs and not self.pivots_for(s, t):
+                raise ValueError(f"method={self.method!r} (loss={self.train.loss!r}) needs at least one pivot "
+                                 f"language for {s}-{t}; got pivots={self.pivots}")
+
+    def pivots_for(self, src: str, tgt: str) -> list[str]:
+        return [p for p in self.pivots if p not in (src, tgt)]
+
+
+@dataclass
+class DistillMTResult:
+    student_dir: Path
+    num_pairs: int
+    skipped_empty: int
+    steps: int
+    first_losses: list[float]
+    last_losses: list[float]
+
+
+def _model_digest(path: Path) -> str:
+    """SHA-256 over config.json and the weight files: a resumed decode must use the same model."""
+    h = hashlib.sha256()
+    for name in sorted(os.listdir(path)):
+        if name == "config.json" or name.endswith((".safetensors", ".bin")):
+            h.update(name.encode())
+            with open(path / name, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+    return h.hexdigest()
+
+
+def _translate_kwargs(translate, options: dict) -> dict:
+    """Pass ``quiet``/``progress`` only if this translate() has them (the shard bar is the progress)."""
+    params = inspect.signature(translate).parameters
+    out = dict(options)
+    if "quiet" in params:
+        out.setdefault("quiet", True)
+    elif "progress" in params:
+        out.setdefault("progress", False)
+    return out
+
+
+def _make_decoder(model, tokenizer, cfg: DistillMTConfig, src: str, tgt: str, with_pivots: bool):
+    """``decode(lines) -> records``: {"targets": [...]} plus {"pivots": {lang: text}} if asked."""
+    from ..decoding.api import translate
+
+    pivots = cfg.pivots_for(src, tgt)
+    common = {"beam_size": cfg.beam_size, "length_penalty": cfg.length_penalty, "device": cfg.train.device,
+              **dict(cfg.translate_options)}
+    if cfg.max_new_tokens is not None:
+        common["max_new_tokens"] = cfg.max_new_tokens
+    if cfg.batch_size is not None:
+        common["batch_size"] = cfg.batch_size
+    common = _translate_kwargs(translate, common)
+
+    def texts(lines, s, t, method, pivs=()):
+        return [r.text for r in translate(model, tokenizer, lines, src_lang=s, tgt_lang=t, pivots=list(pivs),
+                                          method=method, **common)]
+
+    def decode(lines: list[str]) -> list[dict]:
+        pivot_texts = {}
+        if cfg.method == "union" or with_pivots:
+            for p in pivots:  # each pivot path's first leg, once; reused by union and the KD teacher
+                pivot_texts[p] = texts(lines, src, p, "direct")
+        if cfg.method == "union":
+            per_component = [texts(lines, src, tgt, "direct")]
+            per_component += [texts(pivot_texts[p], p, tgt, "direct") for p in pivots]
+            targets = [list(ts) for ts in zip(*per_component)]
+        else:
+            kw_pivots = pivots if cfg.method != "direct" else []
+            targets = [[t] for t in texts(lines, src, tgt, cfg.method, kw_pivots)]
+        records = []
+        for i in range(len(lines)):
+            rec = {"targets": targets[i]}
+            if with_pivots:
+                rec["pivots"] = {p: pivot_texts[p][i] for p in pivots}
+            records.append(rec)
+        return records
+
+    return decode
+
+
+def _target_ids(tokenizer, texts: Sequence[str], tgt_code: str, eos: int) -> list[tuple[int, ...]]:
+    """Target-side token ids of each text + EOS (Marian's target vocabulary, no language prefix)."""
+    saved = getattr(tokenizer, "tgt_lang", None)
+    if hasattr(tokenizer, "tgt_lang"):
+        tokenizer.tgt_lang = tgt_code
+    try:
+        ids = tokenizer(text_target=list(texts), add_special_tokens=False)["input_ids"]
+    finally:
+        if saved is not None:
+            tokenizer.tgt_lang = saved
+    return [tuple(int(i) for i in row) + (eos,) for row in ids]
+
+
+def _build_examples(adapter, tokenizer, src, tgt, sources, records, pivots, with_teacher):
+    """TrainExamples for one direction; empty source lines are skipped (returned count)."""
+    keep = [i for i, s in enumerate(sources) if s.strip()]
+    skipped = len(sources) - len(keep)
+    if not keep:
+        return [], skipped
+    srcs = [sources[i] for i in keep]
+    enc = adapter.encode(srcs, src, tgt, max_length=adapter.max_source_length)
+    prompt = tuple(adapter.decoder_prompt(tgt))
+    teacher_inputs = [[tuple(x)] for x in enc]
+    if with_teacher:
+        for p in pivots:
+            pivot_enc = adapter.encode([records[i]["pivots"][p] for i in keep], p, tgt,
+                                       max_length=adapter.max_source_length)
+            for row, x in zip(teacher_inputs, pivot_enc):
+                row.append(tuple(x))
+    out = []
+    max_target = adapter.max_target_positions
+    for j, i in enumerate(keep):
+        targets = _target_ids(tokenizer, records[i]["targets"], tgt, adapter.eos_token_id)
+        for target in targets:
+            if max_target is not None and len(prompt) + len(target) - 1 > max_target:
+                target = target[: max_target - len(prompt)] + (adapter.eos_token_id,)
+            out.append(TrainExample(tuple(enc[j]), prompt, target,
+                                    tuple(teacher_inputs[j]) if with_teacher else ()))
+    return out, skipped
+
+
+def _load_student(model_path: Path, student_path: Optional[Path], base):
+    from transformers import AutoModelForSeq2SeqLM
+
+    path = student_path or model_path
+    student = AutoModelForSeq2SeqLM.from_pretrained(path)
+    if student_path is not None:
+        a = (base.config.model_type, type(base).__name__, base.config.vocab_size)
+        b = (student.config.model_type, type(student).__name__, student.config.vocab_size)
+        if a != b:
+            raise ArchitectureMismatchError(
+                f"student checkpoint {student_path}: architecture (model_type, class, vocab) = {b}, but the "
+                f"teacher {model_path} is {a}; the student must share the teacher's architecture and vocabulary")
+    return student
+
+
+def distill_mt(model_path: str | os.PathLike, sources: Mapping[str, Sequence[str]], out_dir: str | os.PathLike,
+               config: DistillMTConfig, *, student_path: Optional[str | os.PathLike] = None,
+               quiet: bool = False) -> DistillMTResult:
+    """Decode ``sources[src]`` for every direction with the teacher, train the student, save it.
+
+    Args:
+        model_path: the base model directory (``from_pretrained``), also the student's
+            initialisation unless ``student_path`` is given.
+        sources: source-language code -> source lines (only monolingual text is needed).
+        out_dir: working and output directory (see the module doc); rerunning resumes.
+
+    Returns:
+        :class:`DistillMTResult`; the student is in ``out_dir/student``.
+    """
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    from ..decoding.languages import get_adapter
+
+    check_device(config.train.device)
+    model_path, out_dir = Path(model_path), Path(out_dir)
+    if not (model_path / "config.json").is_file():
+        raise FileNotFoundError(f"--model {model_path}: no config.json (expected a Hugging Face model directory)")
+    for s, _ in config.directions:
+        if s not in sources:
+            raise ValueError(f"no source text for language {s!r} (direction {s}-...); got sources for "
+                             f"{sorted(sources)}")
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    base = AutoModelForSeq2SeqLM.from_pretrained(model_path).eval()
+    adapter = get_adapter(base, tokenizer)
+    for s, t in config.directions:
+        adapter.check_source(s, "src")
+        adapter.check(t, "tgt")
+        for p in config.pivots_for(s, t):
+            adapter.check(p, "pivots")
+    if all(not any(x.strip() for x in sources[s]) for s, _ in config.directions):
+        raise ValueError("empty training set: the source files hold no non-empty line")
+    student = _load_student(model_path, Path(student_path) if student_path else None, base)
+
+    with_teacher = config.train.loss != "seqkd"
+    digest = _model_digest(model_path)
+    examples, skipped = [], 0
+    base.to(config.train.device)
+    for s, t in config.directions:
+        lines = list(sources[s])
+        shard_cfg = {"model_sha256": digest, "src": s, "tgt": t, "pivots": config.pivots_for(s, t),
+                     "method": config.method, "beam_size": config.beam_size, "with_pivots": with_teacher,
+                     "max_new_tokens": config.max_new_tokens, "length_penalty": config.length_penalty,
+                     "translate_options": dict(config.translate_options)}
+        decode = _make_decoder(base, tokenizer, config, s, t, with_teacher)
+        records = decode_sharded(lines, decode, out_dir / "decode" / f"{s}-{t}", config=shard_cfg,
+                                 shard_size=config.shard_size, quiet=quiet, desc=f"decode {s}-{t}")
+        exs, n_skip = _build_examples(adapter, tokenizer, s, t, lines, records, config.pivots_for(s, t), with_teacher)
+        examples.extend(exs)
+        skipped += n_skip
+    if not examples:
+        raise ValueError("empty training set: no (source, target) pair after decoding")
+    if skipped and not quiet:
+        import sys
+
+        print(f"distill: skipped {skipped} empty source line(s)", file=sys.stderr)
+
+    teacher = base if with_teacher else None
+    student_dir = out_dir / "student"
+    result = train_seqkd(student, examples, student_dir, config.train, pad_id=adapter.pad_token_id,
+                         eos_id=adapter.eos_token_id, tokenizer=tokenizer, teacher=teacher, quiet=quiet,
+                         checkpoint_dir=out_dir / "train_state")
+    vocab = model_path / "ensemblekd_target_vocab.json"
+    if vocab.is_file():
+        shutil.copyfile(vocab, student_dir / vocab.name)
+    summary = {"base_model": str(model_path), "directions": [list(d) for d in config.directions],
+               "pivots": config.pivots, "method": config.method, "num_pairs": len(examples),
+               "skipped_empty_sources": skipped, "steps": result.steps, "train": asdict(config.train)}
+    (student_dir / DONE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return DistillMTResult(student_dir, len(examples), skipped, result.steps, result.losses[:5], result.losses[-5:])
