@@ -1,3 +1,45 @@
-"""ensemblekd.decoding."""
+"""ensemblekd.decoding: ensembles of translation paths decoded with one beam loop.
 
-__all__: list[str] = []
+Building blocks (public for research code):
+
+* scorers: :class:`Scorer` protocol, :class:`Seq2SeqScorer`, :class:`CausalLMScorer`
+  (HF models, one forward per step over sentences x components x beams, KV cache);
+* combiners: :class:`Single`, :class:`Average`, :class:`Vote`, :class:`EBBS`;
+* search: :func:`beam_search`, :class:`Hypothesis`.
+
+Names are resolved lazily (PEP 562) so that importing the package does not import torch.
+"""
+from __future__ import annotations
+
+import importlib
+
+_LAZY = {
+    # search
+    "beam_search": "ensemblekd.decoding.search",
+    "Hypothesis": "ensemblekd.decoding.search",
+    # combiners
+    "Candidates": "ensemblekd.decoding.combiners",
+    "Single": "ensemblekd.decoding.combiners",
+    "Average": "ensemblekd.decoding.combiners",
+    "Vote": "ensemblekd.decoding.combiners",
+    "EBBS": "ensemblekd.decoding.combiners",
+    # scorers
+    "Scorer": "ensemblekd.decoding.scorers",
+    "Seq2SeqScorer": "ensemblekd.decoding.scorers",
+    "CausalLMScorer": "ensemblekd.decoding.scorers",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ensemblekd.decoding' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(__all__)

@@ -1,0 +1,299 @@
+"""The one beam loop shared by every decoding method (single, average, vote, EBBS).
+
+``beam_search`` owns everything that is the same for all methods: the running beam, the pool of
+finished hypotheses, EOS handling, the length penalty, stopping and the cache reorder.  What varies
+is the *combiner* (``combiners.py``): given the per-component next-token log-probabilities of the
+running beam it returns a ranked list of candidate continuations ``(parent, token, score)``.
+
+Rules (chosen to be exactly those of ``transformers`` 5.x ``GenerationMixin._beam_search``, so that
+``Single`` reproduces ``model.generate(num_beams=Z, length_penalty=a, early_stopping=True)``):
+
+* Start: ``B_0`` is one live beam with score 0; the other ``Z - 1`` slots are dead (score ``-inf``),
+  so the first step expands beam 0 only.  A slot with score ``-inf`` is dead: its candidates are
+  ``-inf`` and never selected.
+* Each step the combiner ranks candidates best first; ``Single``/``Average`` return the top
+  ``max(2, 1 + n_eos) * Z`` of all ``Z * V`` (``transformers`` keeps ``2Z`` so that ``Z`` unfinished
+  ones survive when every beam picks EOS).
+* :func:`split_finishing` is the selection rule applied to a ranked list: a candidate whose token is
+  EOS (or any candidate at the last step, ``max_new_tokens`` reached) *finishes* only if it ranks
+  within the top ``Z``; finishing candidates ranked lower are dropped.  The first ``Z``
+  non-finishing candidates become the next running beam.  ``-inf`` candidates never count.  EBBS
+  applies the same rule to each lower-level beam, so EBBS with ``K = 1`` is plain beam search.
+* Finished hypotheses go to a pool of ``Z`` kept by ``score = logprob / length ** length_penalty``
+  with ``length = len(tokens) + length_offset`` (EOS included; ``length_offset`` counts forced
+  prompt tokens that ``transformers`` counts as generated, e.g. M2M100's target-language token).
+* ``early_stopping=True``: a sentence is done once its pool holds ``Z`` hypotheses; nothing is added
+  after that.  ``False`` / ``"never"``: the ``transformers`` heuristic (the best running score,
+  length-normalised at the current length, resp. at the maximum length when ``length_penalty > 0``,
+  can no longer beat the worst pooled one).  The loop ends when every sentence is done or after
+  ``max_new_tokens`` steps.
+* Nothing left: a live beam whose next-token scores are ``-inf`` for every token and component
+  (NaN logits count as ``-inf``) ends there; it enters the pool as it is (without EOS).
+* The result per sentence is the pool sorted by score, at most ``num_return`` hypotheses.
+
+Cost per step: one ``scorer.step`` (one decoder forward over ``B*K*Z`` rows), one combiner call
+and one ``scorer.reorder``; the bookkeeping here is ``O(B * Z * T)`` tensor work.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Sequence, Union
+
+import torch
+
+__all__ = ["Hypothesis", "beam_search", "split_finishing", "eos_ids", "num_candidates"]
+
+EosSpec = Union[int, Sequence[int], None]
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    """One output of :func:`beam_search`.
+
+    tokens: generated token ids (the decoder prompt excluded; EOS included when the hypothesis
+        finished with it).
+    score: ``logprob / (len(tokens) + length_offset) ** length_penalty`` (the ranking score).
+    logprob: accumulated log-score.  For ``Single`` the model log-probability; for ``Average``
+        the ensemble's; for EBBS the accumulated voting score of the upper level.
+    provenance: with ``return_provenance=True`` and a combiner that reports it: for each output
+        token the components (indices) whose lower-level beam (EBBS) or vote (Vote) had it.
+    """
+
+    tokens: tuple[int, ...]
+    score: float
+    logprob: float
+    provenance: Optional[tuple[tuple[int, ...], ...]] = None
+
+
+def eos_ids(eos_token_id: EosSpec) -> tuple[int, ...]:
+    """Normalise ``eos_token_id`` (int, sequence of ints or None) to a tuple of ints."""
+    if eos_token_id is None:
+        return ()
+    if isinstance(eos_token_id, int):
+        return (eos_token_id,)
+    ids = tuple(int(e) for e in eos_token_id)
+    return ids
+
+
+def num_candidates(beam_size: int, eos_token_id: EosSpec) -> int:
+    """Candidates kept per list: ``max(2, 1 + n_eos) * beam_size`` as in ``transformers``."""
+    return max(2, 1 + len(eos_ids(eos_token_id))) * beam_size
+
+
+def split_finishing(
+    tokens: torch.Tensor,
+    scores: torch.Tensor,
+    eos_token_id: EosSpec,
+    beam_size: int,
+    last_step: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The selection rule on ranked candidate lists (best first along the last dim).
+
+    tokens, scores: ``(..., N)``.  Returns boolean masks ``(finish, keep_running)`` of the same
+    shape: ``finish`` = valid, finishing (EOS token, or any token when ``last_step``) and ranked
+    within the first ``beam_size``; ``keep_running`` = the first ``beam_size`` valid non-finishing
+    candidates.  A candidate is valid iff its score is not ``-inf``.  ``O(N)``.
+    """
+    valid = scores > float("-inf")
+    if last_step:
+        finishing = torch.ones_like(valid)
+    else:
+        ids = eos_ids(eos_token_id)
+        if not ids:
+            finishing = torch.zeros_like(valid)
+        elif len(ids) == 1:
+            finishing = tokens == ids[0]
+        else:
+            finishing = torch.isin(tokens, torch.tensor(ids, device=tokens.device))
+    n = tokens.shape[-1]
+    rank = torch.arange(n, device=tokens.device)
+    finish = valid & finishing & (rank < beam_size)
+    running = valid & ~finishing
+    keep_running = running & (torch.cumsum(running, dim=-1) <= beam_size)
+    return finish, keep_running
+
+
+def _check_positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"beam_search: {name} must be a positive int, got {value!r}")
+    return value
+
+
+def beam_search(
+    scorer,
+    combiner,
+    *,
+    beam_size: int,
+    max_new_tokens: int,
+    eos_token_id: EosSpec,
+    length_penalty: float = 1.0,
+    length_offset: int = 0,
+    early_stopping: Union[bool, str] = True,
+    num_return: int = 1,
+    return_provenance: bool = False,
+    progress: Any = None,
+    step_callback: Optional[Callable[[int, torch.Tensor, torch.Tensor], None]] = None,
+) -> list[list[Hypothesis]]:
+    """Beam search over ``scorer`` with the ranking rule of ``combiner``.
+
+    scorer: a :class:`~ensemblekd.decoding.scorers.Scorer` for ``B`` sentences and ``K``
+        components (fresh: ``start`` is called here).
+    combiner: ``Single()``, ``Average()``, ``Vote()`` (use ``beam_size=1``) or ``EBBS()``.
+    beam_size: ``Z``; max_new_tokens: ``T``, the most tokens generated after the decoder prompt
+        (forced prompt tokens do not count: to match ``generate(max_new_tokens=N)`` with a forced
+        BOS token pass ``N - length_offset``).
+    eos_token_id: int, ints, or None (no EOS: every hypothesis runs to ``T`` tokens).
+    length_penalty, length_offset, early_stopping: see the module docstring.
+    num_return: hypotheses returned per sentence (``1 <= num_return <= beam_size``).
+    progress: None; True for a tqdm bar on stderr; or an object with ``update(n)`` (e.g. a tqdm)
+        called once per step.
+    step_callback: called after each step as ``f(step, sequences[B, Z, step + 1],
+        scores[B, Z])`` with the new running (upper) beam, dead slots having score ``-inf``.
+
+    Returns ``B`` lists of at most ``num_return`` :class:`Hypothesis`, best first.
+    Complexity: ``T`` scorer steps; memory ``O(B * Z * T)`` besides the scorer's.
+    """
+    beam_size = _check_positive_int("beam_size", beam_size)
+    max_new_tokens = _check_positive_int("max_new_tokens", max_new_tokens)
+    num_return = _check_positive_int("num_return", num_return)
+    if num_return > beam_size:
+        raise ValueError(f"beam_search: num_return ({num_return}) must be <= beam_size ({beam_size})")
+    if early_stopping not in (True, False, "never"):
+        raise ValueError(f"beam_search: early_stopping must be True, False or 'never', got {early_stopping!r}")
+    if isinstance(length_offset, bool) or not isinstance(length_offset, int) or length_offset < 0:
+        raise ValueError(f"beam_search: length_offset must be a non-negative int, got {length_offset!r}")
+    length_penalty = float(length_penalty)
+    eos = eos_ids(eos_token_id)
+
+    bar = None
+    if progress is True:
+        from tqdm.auto import tqdm
+
+        bar = progress = tqdm(total=max_new_tokens, desc="decoding", unit="step", leave=False)
+
+    with torch.inference_mode():
+        try:
+            return _loop(scorer, combiner, beam_size, max_new_tokens, eos, length_penalty, length_offset,
+                         early_stopping, num_return, return_provenance, progress, step_callback)
+        finally:
+            if bar is not None:
+                bar.close()
+
+
+def _loop(scorer, combiner, Z, T, eos, alpha, offset, early_stopping, num_return, want_prov, progress, callback):
+    B, K = scorer.num_sentences, scorer.num_components
+    neg_inf = float("-inf")
+    scorer.start(Z)
+    tokens = None
+    state = None
+    for t in range(T):
+        logprobs = scorer.step(tokens)  # (B, K, Z, V)
+        if state is None:
+            dev = logprobs.device
+            scores = torch.full((B, Z), neg_inf, device=dev)
+            scores[:, 0] = 0.0
+            seqs = torch.zeros((B, Z, T), dtype=torch.long, device=dev)
+            prov = torch.zeros((B, Z, T, K), dtype=torch.bool, device=dev) if want_prov else None
+            pool_score = torch.full((B, Z), neg_inf, device=dev)  # length-normalised
+            pool_logp = torch.full((B, Z), neg_inf, device=dev)
+            pool_seq = torch.zeros((B, Z, T), dtype=torch.long, device=dev)
+            pool_len = torch.zeros((B, Z), dtype=torch.long, device=dev)
+            pool_prov = torch.zeros((B, Z, T, K), dtype=torch.bool, device=dev) if want_prov else None
+            improvable = torch.ones(B, dtype=torch.bool, device=dev)  # transformers' heuristic flag
+            done = torch.zeros(B, dtype=torch.bool, device=dev)
+            batch = torch.arange(B, device=dev)[:, None]
+            state = True
+        last = t == T - 1
+
+        # nothing left: live beams with no finite continuation in any component
+        empty = (scores > neg_inf) & (logprobs.amax(dim=-1) == neg_inf).all(dim=1)
+
+        cand = combiner(logprobs, scores, eos_token_id=eos, beam_size=Z, last_step=last)
+        finish, keep = split_finishing(cand.tokens, cand.scores, eos, Z, last)
+        n = cand.scores.shape[1]
+
+        # next running beam: the first Z non-finishing candidates (dead slots if fewer)
+        rank = torch.arange(n, device=dev)
+        key = torch.where(keep, rank, rank + n)
+        sel = torch.topk(key, Z, dim=1, largest=False, sorted=True).indices
+        alive = keep.gather(1, sel)
+        new_scores = torch.where(alive, cand.scores.gather(1, sel), neg_inf)
+        parents = cand.parents.gather(1, sel)
+        new_tokens = cand.tokens.gather(1, sel)
+
+        # candidates for the pool: top-Z finishing candidates (length t + 1) and empty beams (length t)
+        open_ = ~done
+        fz = finish[:, :Z] & open_[:, None]
+        cparents = cand.parents[:, :Z]
+        fin_seq = seqs[batch, cparents]
+        fin_seq[:, :, t] = cand.tokens[:, :Z]
+        fin_norm = cand.scores[:, :Z] / ((t + 1 + offset) ** alpha)
+        fin_norm = torch.where(fz, fin_norm, neg_inf)
+        emp = empty & open_[:, None]
+        emp_norm = torch.where(emp, scores / (max(t + offset, 1) ** alpha), neg_inf)
+        merged_score = torch.cat((pool_score, fin_norm, emp_norm), dim=1)
+        top = torch.topk(merged_score, Z, dim=1).indices
+        pool_score = merged_score.gather(1, top)
+        pool_logp = torch.cat((pool_logp, cand.scores[:, :Z], scores), dim=1).gather(1, top)
+        pool_seq = torch.cat((pool_seq, fin_seq, seqs), dim=1)[batch, top]
+        lens = torch.full((B, Z), t + 1, dtype=torch.long, device=dev)
+        pool_len = torch.cat((pool_len, lens, lens - 1), dim=1).gather(1, top)
+        if want_prov:
+            cprov = cand.provenance
+            step_prov = (cprov[:, :Z] if cprov is not None
+                         else torch.zeros((B, Z, K), dtype=torch.bool, device=dev))
+            fin_prov = prov[batch, cparents]
+            fin_prov[:, :, t] = step_prov
+            pool_prov = torch.cat((pool_prov, fin_prov, prov), dim=1)[batch, top]
+
+        # advance the running beam
+        seqs = seqs[batch, parents]
+        seqs[:, :, t] = new_tokens
+        if want_prov:
+            prov = prov[batch, parents]
+            if cand.provenance is not None:
+                prov[:, :, t] = cand.provenance[batch, sel]
+        scores = new_scores
+
+        # stopping
+        full = (pool_score > neg_inf).all(dim=1)
+        if early_stopping is True:
+            done = done | full
+        else:
+            hyp_len = (T + offset) if (early_stopping == "never" and alpha > 0) else (t + 1 + offset)
+            best = scores.max(dim=1).values / (hyp_len ** alpha)
+            improvable = improvable & (~full | (best > pool_score.min(dim=1).values))
+            done = ~improvable
+        done = done | ~(scores > neg_inf).any(dim=1)
+        if callback is not None:
+            callback(t, seqs[:, :, : t + 1], scores)
+        if progress is not None:
+            progress.update(1)
+        if last or bool(done.all()):
+            break
+        scorer.reorder(parents)
+        tokens = new_tokens
+
+    return _collect(pool_score, pool_logp, pool_seq, pool_len, pool_prov, num_return, want_prov)
+
+
+def _collect(pool_score, pool_logp, pool_seq, pool_len, pool_prov, num_return, want_prov):
+    """Pool tensors (sorted best first by topk) -> lists of Hypothesis."""
+    scores = pool_score.tolist()
+    logps = pool_logp.tolist()
+    seqs = pool_seq.tolist()
+    lens = pool_len.tolist()
+    out: list[list[Hypothesis]] = []
+    for b in range(len(scores)):
+        hyps = []
+        for j in range(min(num_return, len(scores[b]))):
+            if scores[b][j] == float("-inf"):
+                break
+            n = lens[b][j]
+            provenance = None
+            if want_prov:
+                mask = pool_prov[b, j, :n]
+                provenance = tuple(tuple(int(k) for k in torch.nonzero(row).flatten().tolist()) for row in mask)
+            hyps.append(Hypothesis(tuple(seqs[b][j][:n]), scores[b][j], logps[b][j], provenance))
+        out.append(hyps)
+    return out
