@@ -143,7 +143,13 @@ def _translate_kwargs(translate, options: dict) -> dict:
 
 
 def _make_decoder(model, tokenizer, cfg: DistillMTConfig, src: str, tgt: str, with_pivots: bool):
-    """``decode(lines) -> records``: {"targets": [...]} plus {"pivots": {lang: text}} if asked."""
+    """``decode(lines) -> records``: {"targets": [...]} plus {"pivots": {lang: text}} if asked.
+
+    The pivot texts are the inputs the ensemble's pivot components actually read in the run
+    (``return_provenance=True``).  ``union`` and (with pivots) ``direct`` run ``method="mbr"``, whose
+    candidates are each component's own beam-search 1-best: union keeps all K of them as targets (in
+    component order, duplicates kept), self-distillation the direct component's.
+    """
     from ..decoding.api import translate
 
     pivots = cfg.pivots_for(src, tgt)
@@ -154,28 +160,32 @@ def _make_decoder(model, tokenizer, cfg: DistillMTConfig, src: str, tgt: str, wi
     if cfg.batch_size is not None:
         common["batch_size"] = cfg.batch_size
     common = _translate_kwargs(translate, common)
-
-    def texts(lines, s, t, method, pivs=()):
-        return [r.text for r in translate(model, tokenizer, lines, src_lang=s, tgt_lang=t, pivots=list(pivs),
-                                          method=method, **common)]
+    method, use_pivots = cfg.method, pivots
+    if cfg.method == "union" or (cfg.method == "direct" and with_pivots):
+        method = "mbr"
+    elif cfg.method == "direct":
+        use_pivots = []
+    elif cfg.method == "pivot":
+        use_pivots = pivots[:1]
+    provenance = with_pivots or method != cfg.method
 
     def decode(lines: list[str]) -> list[dict]:
-        pivot_texts = {}
-        if cfg.method == "union" or with_pivots:
-            for p in pivots:  # each pivot path's first leg, once; reused by union and the KD teacher
-                pivot_texts[p] = texts(lines, src, p, "direct")
-        if cfg.method == "union":
-            per_component = [texts(lines, src, tgt, "direct")]
-            per_component += [texts(pivot_texts[p], p, tgt, "direct") for p in pivots]
-            targets = [list(ts) for ts in zip(*per_component)]
-        else:
-            kw_pivots = pivots if cfg.method != "direct" else []
-            targets = [[t] for t in texts(lines, src, tgt, cfg.method, kw_pivots)]
+        results = translate(model, tokenizer, lines, src_lang=src, tgt_lang=tgt, pivots=list(use_pivots),
+                            method=method, return_provenance=provenance, **common)
         records = []
-        for i in range(len(lines)):
-            rec = {"targets": targets[i]}
+        for line, r in zip(lines, results):
+            comps = {c.name: c for c in r.components}
+            if not line.strip():  # empty source: empty output, no components (skipped in training)
+                targets = [""] * (1 + len(use_pivots) if cfg.method == "union" else 1)
+            elif cfg.method == "union":
+                targets = [c.candidates[0] if c.candidates else "" for c in r.components]
+            elif method != cfg.method:  # direct through mbr's candidates
+                targets = [comps["direct"].candidates[0]]
+            else:
+                targets = [r.text]
+            rec = {"targets": targets}
             if with_pivots:
-                rec["pivots"] = {p: pivot_texts[p][i] for p in pivots}
+                rec["pivots"] = {p: comps[f"pivot:{p}"].input if line.strip() else "" for p in use_pivots}
             records.append(rec)
         return records
 
@@ -289,7 +299,8 @@ def distill_mt(model_path: str | os.PathLike, sources: Mapping[str, Sequence[str
         decode = _make_decoder(base, tokenizer, config, s, t, with_teacher)
         records = decode_sharded(lines, decode, out_dir / "decode" / f"{s}-{t}", config=shard_cfg,
                                  shard_size=config.shard_size, quiet=quiet, desc=f"decode {s}-{t}")
-        exs, n_skip = _build_examples(adapter, tokenizer, s, t, lines, records, config.pivots_for(s, t), with_teacher)
+        teacher_pivots = list(records[0].get("pivots", {})) if records else []
+        exs, n_skip = _build_examples(adapter, tokenizer, s, t, lines, records, teacher_pivots, with_teacher)
         examples.extend(exs)
         skipped += n_skip
     if not examples:

@@ -1,0 +1,144 @@
+"""End-to-end `ensemblekd distill mt` on tiny random-init models with tokenizers trained on the fly."""
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from ensemblekd.cli import main  # noqa: E402
+from ensemblekd.distill.mt import DistillMTConfig, distill_mt  # noqa: E402
+from ensemblekd.distill.seqkd import SeqKDConfig, collate, sequence_loss  # noqa: E402
+from ensemblekd.distill.shards import ShardedOutputs  # noqa: E402
+
+
+def _tiny_models():
+    path = Path(__file__).resolve().parent.parent / "decoding" / "tiny_models.py"
+    spec = importlib.util.spec_from_file_location("_ekd_tiny_models", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up
+    spec.loader.exec_module(mod)
+    return mod
+
+
+TM = _tiny_models()
+SOURCES = TM.CORPUS["de"][:8] + [""]   # an empty line: empty output, no training pair
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return TM.tiny("ekd_src").save(tmp_path_factory.mktemp("ekd_src"))
+
+
+@pytest.fixture(scope="module")
+def sources_file(tmp_path_factory):
+    f = tmp_path_factory.mktemp("src") / "train.de"
+    f.write_text("\n".join(SOURCES) + "\n", encoding="utf-8")
+    return f
+
+
+def cli(model_dir, sources_file, out, *extra):
+    return main(["distill", "mt", "--model", str(model_dir), "--src", "de", "--tgt", "fr", "--pivots", "en", "cs",
+                 "--sources", str(sources_file), "--out", str(out), "--beam", "2", "--max-new-tokens", "12",
+                 "--shard-size", "3", "--lr", "3e-3", "--max-tokens", "400", "--quiet", *extra])
+
+
+def examples_of(out, model_dir):
+    """The training pairs the pipeline built, reconstructed from its shards."""
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    from ensemblekd.decoding.languages import get_adapter
+    from ensemblekd.distill.mt import _build_examples
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    adapter = get_adapter(AutoModelForSeq2SeqLM.from_pretrained(model_dir), tok)
+    records = [json.loads(line) for p in sorted((out / "decode" / "de-fr").glob("shard-*.jsonl"))
+               for line in p.read_text().splitlines()]
+    exs, skipped = _build_examples(adapter, tok, "de", "fr", SOURCES, records, [], False)
+    return exs, skipped, records, adapter
+
+
+def test_distill_mt_ebbs_end_to_end(tmp_path, model_dir, sources_file):
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    from ensemblekd.decoding.api import translate
+
+    out = tmp_path / "run"
+    assert cli(model_dir, sources_file, out, "--method", "ebbs", "--epochs", "8") == 0
+    exs, skipped, records, adapter = examples_of(out, model_dir)
+    # the shards hold exactly what translate(method="ebbs") gives, aligned with the sources
+    base = AutoModelForSeq2SeqLM.from_pretrained(model_dir).eval()
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    ref = translate(base, tok, SOURCES, src_lang="de", tgt_lang="fr", pivots=["en", "cs"], method="ebbs",
+                    beam_size=2, max_new_tokens=12, progress=False)
+    assert [r["targets"] for r in records] == [[r.text] for r in ref]
+    assert skipped == 1 and len(exs) == 8
+    # encoder input = [__fr__] x [</s>] and prompt = [decoder_start]: what the decoder will be asked
+    assert exs[0].input_ids[0] == tok.convert_tokens_to_ids("__fr__") and exs[0].prompt == (adapter.decoder_start_token_id,)
+    # the student fits the distilled targets better than the base model
+    student = AutoModelForSeq2SeqLM.from_pretrained(out / "student").eval()
+    batch = collate(exs, adapter.pad_token_id)
+    with torch.no_grad():
+        before, after = float(sequence_loss(base, batch)), float(sequence_loss(student, batch))
+    assert after < before - 0.5, (before, after)
+    assert (out / "student" / "tokenizer_config.json").is_file()
+    # the student decodes with the same API as the base model
+    assert len(translate(student, AutoTokenizer.from_pretrained(out / "student"), SOURCES[:2], src_lang="de",
+                         tgt_lang="fr", method="direct", beam_size=2, max_new_tokens=12, progress=False)) == 2
+
+    # rerunning resumes: nothing is decoded again and no step is taken twice
+    mtimes = {p: p.stat().st_mtime_ns for p in (out / "decode" / "de-fr").glob("shard-*")}
+    assert cli(model_dir, sources_file, out, "--method", "ebbs", "--epochs", "8") == 0
+    assert mtimes == {p: p.stat().st_mtime_ns for p in (out / "decode" / "de-fr").glob("shard-*")}
+    after2 = AutoModelForSeq2SeqLM.from_pretrained(out / "student")
+    assert all(torch.equal(a, b) for a, b in zip(student.state_dict().values(), after2.state_dict().values()))
+
+
+def test_baselines_union_and_self(tmp_path, model_dir):
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    from ensemblekd.decoding.api import translate
+
+    train = SeqKDConfig(max_steps=2, max_tokens=400)
+    union = distill_mt(model_dir, {"de": SOURCES}, tmp_path / "union", DistillMTConfig(
+        [("de", "fr")], pivots=["en", "cs"], method="union", beam_size=2, max_new_tokens=12, train=train),
+        quiet=True)
+    assert union.num_pairs == 3 * 8 and union.skipped_empty == 1
+    base = AutoModelForSeq2SeqLM.from_pretrained(model_dir).eval()
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    kw = dict(beam_size=2, max_new_tokens=12, progress=False)
+    direct = [r.text for r in translate(base, tok, SOURCES, src_lang="de", tgt_lang="fr", method="direct", **kw)]
+    via_en = [r.text for r in translate(base, tok, SOURCES, src_lang="de", tgt_lang="fr", pivots=["en"],
+                                        method="pivot", **kw)]
+    recs = ShardedOutputs(tmp_path / "union" / "decode" / "de-fr", SOURCES,
+                          json.loads((tmp_path / "union" / "decode" / "de-fr" / "manifest.json").read_text())["config"],
+                          256).load()
+    assert [r["targets"][0] for r in recs[:8]] == direct[:8]
+    assert [r["targets"][1] for r in recs[:8]] == via_en[:8]
+    # self-distillation with a word-level loss: targets = direct outputs, pivot texts kept for the teacher
+    selfd = distill_mt(model_dir, {"de": SOURCES}, tmp_path / "self", DistillMTConfig(
+        [("de", "fr")], pivots=["en", "cs"], method="self", beam_size=2, max_new_tokens=12,
+        train=SeqKDConfig(max_steps=1, max_tokens=400, loss="js", kd_max_new_tokens=6)), quiet=True)
+    assert selfd.steps == 1 and all(v == v for v in selfd.first_losses)
+    rec = json.loads((tmp_path / "self" / "decode" / "de-fr" / "shard-00000.jsonl").read_text().splitlines()[0])
+    assert rec["targets"] == [direct[0]] and list(rec["pivots"]) == ["en", "cs"]
+
+
+def test_errors(tmp_path, model_dir, sources_file, capsys):
+    empty = tmp_path / "empty.de"
+    empty.write_text("\n\n", encoding="utf-8")
+    assert cli(model_dir, empty, tmp_path / "e") == 2
+    assert "empty training set" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert cli(model_dir, sources_file, tmp_path / "c", "--device", "cuda") == 2
+        assert "no CUDA GPU" in capsys.readouterr().err
+    other = TM.tiny("marian").save(tmp_path / "marian")
+    assert cli(model_dir, sources_file, tmp_path / "s", "--student", str(other), "--max-steps", "1") == 2
+    assert "architecture" in capsys.readouterr().err
+    # a different configuration in the same output directory is refused, not mixed
+    assert cli(model_dir, sources_file, tmp_path / "m", "--method", "direct", "--max-steps", "1") == 0
+    assert cli(model_dir, sources_file, tmp_path / "m", "--method", "average", "--max-steps", "1") == 2
+    assert "different configuration" in capsys.readouterr().err
