@@ -16,6 +16,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "ngrams.h"
@@ -77,8 +78,8 @@ static int parse_common(Args *a, PyObject *tokens, PyObject *offsets, PyObject *
     if (get_buffer(out, &a->out, 8, "d", 1, "out") < 0) goto fail;
     a->have_out = 1;
 
-    if (order < 1 || order > ENSEMBLEKD_MAX_ORDER) {
-        PyErr_Format(PyExc_ValueError, "order must be in 1..%d, got %d", ENSEMBLEKD_MAX_ORDER, order);
+    if (order < 1 || order > NGRAMS_MAX_ORDER) {
+        PyErr_Format(PyExc_ValueError, "order must be in 1..%d, got %d", NGRAMS_MAX_ORDER, order);
         goto fail;
     }
     tok = (const int32_t *)a->tokens.buf;
@@ -123,23 +124,49 @@ fail:
 
 enum { METRIC_BLEU, METRIC_CHRF };
 
-/* Fill out[i, j] for all pairs.  When rows and columns are the same sentences the clipped
- * overlaps (symmetric in the two sentences) are computed once per unordered pair. */
-static void fill_matrix(const NgramCounts *t, const Args *a, int metric, int order, double factor)
+/* Fill out[i, j] for all pairs; returns 0, or -1 when memory runs out.  For each hypothesis, its
+ * n-gram counts are scattered into a dense array indexed by n-gram id, and each reference's
+ * entries are looked up there: O(distinct n-grams of the reference) per pair.  When rows and
+ * columns are the same sentences, the clipped overlaps (symmetric in the two sentences) are
+ * computed once per unordered pair. */
+static int fill_matrix(const NgramCounts *t, const Args *a, int metric, int order, double factor)
 {
     const Py_ssize_t n_cols = a->c1 - a->c0;
     const int same = a->r0 == a->c0 && a->r1 == a->c1;
     double *out = (double *)a->out.buf;
-    int64_t match[ENSEMBLEKD_MAX_ORDER], tot_h[ENSEMBLEKD_MAX_ORDER], tot_r[ENSEMBLEKD_MAX_ORDER];
-    int64_t hyp_c[ENSEMBLEKD_MAX_ORDER], ref_c[ENSEMBLEKD_MAX_ORDER];
+    int64_t base[NGRAMS_MAX_ORDER], n_dense = 0;
+    int64_t match[NGRAMS_MAX_ORDER], tot_h[NGRAMS_MAX_ORDER], tot_r[NGRAMS_MAX_ORDER];
+    int64_t hyp_c[NGRAMS_MAX_ORDER], ref_c[NGRAMS_MAX_ORDER];
+    int32_t *dense;
 
+    for (int n = 0; n < order; n++) {
+        base[n] = n_dense;
+        n_dense += t->n_ids[n];
+    }
+    dense = calloc((size_t)(n_dense > 0 ? n_dense : 1), sizeof(int32_t));
+    if (dense == NULL) {
+        return -1;
+    }
     for (Py_ssize_t h = a->r0; h < a->r1; h++) {
+        for (int n = 0; n < order; n++) {
+            const int64_t k = (int64_t)n * t->n_sent + h;
+            for (int64_t e = t->block[k]; e < t->block[k + 1]; e++) {
+                dense[base[n] + t->id[e]] = t->count[e];
+            }
+        }
         for (Py_ssize_t r = same ? h : a->c0; r < a->c1; r++) {
             const int64_t len_h = t->length[h], len_r = t->length[r];
-            for (int n = 1; n <= order; n++) {
-                match[n - 1] = ngram_counts_overlap(t, h, r, n);
-                tot_h[n - 1] = ngram_total(len_h, n);
-                tot_r[n - 1] = ngram_total(len_r, n);
+            for (int n = 0; n < order; n++) {
+                const int64_t k = (int64_t)n * t->n_sent + r;
+                const int32_t *hyp_counts = dense + base[n];
+                int64_t sum = 0;
+                for (int64_t e = t->block[k]; e < t->block[k + 1]; e++) {
+                    const int32_t c_h = hyp_counts[t->id[e]], c_r = t->count[e];
+                    sum += c_h < c_r ? c_h : c_r;
+                }
+                match[n] = sum;
+                tot_h[n] = ngram_total(len_h, n + 1);
+                tot_r[n] = ngram_total(len_r, n + 1);
             }
             for (int pass = 0; pass < (same && r != h ? 2 : 1); pass++) {
                 /* pass 0: hypothesis h, reference r; pass 1: the transposed pair */
@@ -159,7 +186,15 @@ static void fill_matrix(const NgramCounts *t, const Args *a, int metric, int ord
                 out[row * n_cols + col] = value;
             }
         }
+        for (int n = 0; n < order; n++) {
+            const int64_t k = (int64_t)n * t->n_sent + h;
+            for (int64_t e = t->block[k]; e < t->block[k + 1]; e++) {
+                dense[base[n] + t->id[e]] = 0;
+            }
+        }
     }
+    free(dense);
+    return 0;
 }
 
 static PyObject *run(Args *a, int metric, int order, double factor)
@@ -172,7 +207,7 @@ static PyObject *run(Args *a, int metric, int order, double factor)
     failed = ngram_counts_build(&table, (const int32_t *)a->tokens.buf,
                                 (const int64_t *)a->offsets.buf, n_sent, order);
     if (!failed) {
-        fill_matrix(&table, a, metric, order, factor);
+        failed = fill_matrix(&table, a, metric, order, factor);
         ngram_counts_free(&table);
     }
     Py_END_ALLOW_THREADS

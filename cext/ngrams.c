@@ -71,6 +71,9 @@ int ngram_counts_build(NgramCounts *t, const int32_t *tokens, const int64_t *off
     int64_t pos = 0;
 
     memset(t, 0, sizeof(*t));
+    if (max_order < 1 || max_order > NGRAMS_MAX_ORDER) {
+        return -1;
+    }
     t->n_sent = n_sent;
     t->max_order = max_order;
     for (int64_t s = 0; s < n_sent; s++) {
@@ -103,21 +106,20 @@ int ngram_counts_build(NgramCounts *t, const int32_t *tokens, const int64_t *off
     for (int64_t s = 0; s < n_sent; s++) {
         t->length[s] = offsets[s + 1] - offsets[s];
     }
-    if (n_tokens > 0) {
-        memcpy(ids, tokens, (size_t)n_tokens * sizeof(int32_t));
+    for (int64_t i = 0; i < n_tokens; i++) {
+        ids[i] = -1;  /* the empty (0-gram) prefix; tokens are non-negative */
     }
 
     for (int n = 1; n <= max_order; n++) {
-        if (n > 1) {
-            /* ids[i] holds the (n-1)-gram starting at i; extend it by token i + n - 1 */
-            pair_table_clear(&h);
-            for (int64_t s = 0; s < n_sent; s++) {
-                const int64_t start = offsets[s], m = ngram_total(t->length[s], n);
-                for (int64_t i = start; i < start + m; i++) {
-                    ids[i] = pair_table_intern(&h, ids[i], tokens[i + n - 1]);
-                }
+        /* ids[i] holds the (n-1)-gram starting at i; extend it by token i + n - 1 */
+        pair_table_clear(&h);
+        for (int64_t s = 0; s < n_sent; s++) {
+            const int64_t start = offsets[s], m = ngram_total(t->length[s], n);
+            for (int64_t i = start; i < start + m; i++) {
+                ids[i] = pair_table_intern(&h, ids[i], tokens[i + n - 1]);
             }
         }
+        t->n_ids[n - 1] = h.next;
         for (int64_t s = 0; s < n_sent; s++) {
             const int64_t m = ngram_total(t->length[s], n);
             t->block[(int64_t)(n - 1) * n_sent + s] = pos;

@@ -10,7 +10,7 @@
 #include <math.h>
 #include <stdint.h>
 
-#define ENSEMBLEKD_MAX_ORDER 32
+#include "ngrams.h"
 
 /* sacrebleu.utils.my_log: log floored at -9999999999 for 0 */
 static inline double sacrebleu_log(double x)
@@ -23,7 +23,7 @@ static inline double bleu_score(int64_t sys_len, int64_t ref_len, const int64_t 
                                 const int64_t *total, int max_order)
 {
     double bp = 1.0, smooth = 1.0, log_sum = 0.0;
-    double precision[ENSEMBLEKD_MAX_ORDER];
+    double precision[NGRAMS_MAX_ORDER];
     int any_correct = 0, eff_order = max_order;
 
     if (sys_len < ref_len) {
