@@ -6,5 +6,8 @@ def register(sub):
     p = sub.add_parser("distill", help="train one student on an ensemble's outputs")
     distill_sub = p.add_subparsers(dest="distill_command", metavar="COMMAND", required=True)
     from .mt_cli import register_mt
+    from .parser_cli import register_parse, register_parser
 
     register_mt(distill_sub)
+    register_parser(distill_sub)
+    register_parse(sub)  # top-level `ensemblekd parse`
