@@ -27,7 +27,17 @@ class OptionalBuildExt(build_ext):
         try:
             super().build_extension(ext)
         except Exception as exc:  # CompileError, LinkError, OSError, ...
+            self._failed = getattr(self, "_failed", set()) | {ext.name}
             self._skip(exc, ext.name)
+
+    def copy_extensions_to_source(self):  # editable installs: copy only what was built
+        failed = getattr(self, "_failed", set())
+        extensions = self.extensions
+        self.extensions = [ext for ext in extensions if ext.name not in failed]
+        try:
+            super().copy_extensions_to_source()
+        finally:
+            self.extensions = extensions
 
     @staticmethod
     def _skip(exc, name="ensemblekd._ckernel"):
