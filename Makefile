@@ -5,7 +5,7 @@ STAMP  := $(VENV)/.ensemblekd-installed
 
 .PHONY: install test demo bench clean
 
-$(STAMP): pyproject.toml setup.py $(wildcard cext/*.c)
+$(STAMP): pyproject.toml setup.py $(wildcard cext/*.c cext/*.h)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# the CPU wheel on this machine; a bare `torch` requirement would pull a multi-GB CUDA build
@@ -23,6 +23,7 @@ demo: install
 
 bench: install
 	$(PY) benchmarks/trees.py
+	$(PY) benchmarks/mbr.py
 
 clean:
 	rm -rf build *.egg-info ensemblekd/*.so
