@@ -129,6 +129,7 @@ def beam_search(
     length_penalty: float = 1.0,
     length_offset: int = 0,
     early_stopping: Union[bool, str] = True,
+    forced_eos_token_id: Optional[int] = None,
     num_return: int = 1,
     return_provenance: bool = False,
     progress: Any = None,
@@ -144,6 +145,9 @@ def beam_search(
         BOS token pass ``N - length_offset``).
     eos_token_id: int, ints, or None (no EOS: every hypothesis runs to ``T`` tokens).
     length_penalty, length_offset, early_stopping: see the module docstring.
+    forced_eos_token_id: as ``transformers``' ``ForcedEOSTokenLogitsProcessor`` (Marian and mBART
+        configs set it): at the last step every component's log-probs become 0 for this token and
+        ``-inf`` for the others, so hypotheses that reach ``max_new_tokens`` end with it.
     num_return: hypotheses returned per sentence (``1 <= num_return <= beam_size``).
     progress: None; True for a tqdm bar on stderr; or an object with ``update(n)`` (e.g. a tqdm)
         called once per step.
@@ -174,13 +178,15 @@ def beam_search(
     with torch.inference_mode():
         try:
             return _loop(scorer, combiner, beam_size, max_new_tokens, eos, length_penalty, length_offset,
-                         early_stopping, num_return, return_provenance, progress, step_callback)
+                         early_stopping, forced_eos_token_id, num_return, return_provenance, progress,
+                         step_callback)
         finally:
             if bar is not None:
                 bar.close()
 
 
-def _loop(scorer, combiner, Z, T, eos, alpha, offset, early_stopping, num_return, want_prov, progress, callback):
+def _loop(scorer, combiner, Z, T, eos, alpha, offset, early_stopping, forced_eos, num_return, want_prov, progress,
+          callback):
     B, K = scorer.num_sentences, scorer.num_components
     neg_inf = float("-inf")
     scorer.start(Z)
@@ -204,6 +210,10 @@ def _loop(scorer, combiner, Z, T, eos, alpha, offset, early_stopping, num_return
             batch = torch.arange(B, device=dev)[:, None]
             state = True
         last = t == T - 1
+        if last and forced_eos is not None:
+            forced = torch.full_like(logprobs, float("-inf"))
+            forced[..., forced_eos] = 0.0
+            logprobs = forced
 
         # nothing left: live beams with no finite continuation in any component
         empty = (scores > neg_inf) & (logprobs.amax(dim=-1) == neg_inf).all(dim=1)
