@@ -33,6 +33,10 @@ _LAZY = {
     # metrics
     "utility_matrix": "ensemblekd.metrics",
     # distill
+    "train_parser": "ensemblekd.distill",
+    "load_parser": "ensemblekd.distill",
+    "fdistill_loss": "ensemblekd.distill",
+    "token_divergence": "ensemblekd.distill",
 }
 
 __all__ = ["__version__", *_LAZY]

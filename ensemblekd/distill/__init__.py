@@ -23,6 +23,16 @@ _LAZY = {
     "fdistill_loss": "ensemblekd.distill.losses",
     "sample_prefixes": "ensemblekd.distill.losses",
     "hf_sample_prefixes": "ensemblekd.distill.losses",
+    # parser student
+    "train_parser": "ensemblekd.distill.parser",
+    "load_parser": "ensemblekd.distill.parser",
+    "Parser": "ensemblekd.distill.parser",
+    "read_targets": "ensemblekd.distill.parser",
+    "read_sentences": "ensemblekd.distill.parser",
+    "ParserConfig": "ensemblekd.distill.parser_config",
+    "ParserTrainConfig": "ensemblekd.distill.parser_config",
+    "tree_crf_loss": "ensemblekd.distill.tree_crf",
+    "inside_log_partition": "ensemblekd.distill.tree_crf",
 }
 
 __all__ = list(_LAZY)

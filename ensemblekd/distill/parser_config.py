@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields
 
-__all__ = ["ParserConfig", "TrainConfig", "LOSSES"]
+__all__ = ["ParserConfig", "TrainConfig", "ParserTrainConfig", "LOSSES"]
 
 LOSSES = ("crf", "margin")
 
@@ -89,3 +89,6 @@ class TrainConfig:
             raise ValueError(f"device must be cpu, cuda, cuda:N or auto; got {self.device!r}")
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"threads must be >= 1; got {self.threads!r}")
+
+
+ParserTrainConfig = TrainConfig  # the name under which ensemblekd.distill exports it

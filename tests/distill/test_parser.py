@@ -37,7 +37,7 @@ def trained(tmp_path_factory):
     f = _write(d / "trees.txt", TREES)
     torch.manual_seed(0)
     res = P.train_parser([f], d / "model", TINY,
-                         TrainConfig(epochs=60, batch_size=3, lr=1e-2, unk_alpha=0.0, threads=1),
+                         TrainConfig(epochs=20, batch_size=3, lr=2e-2, unk_alpha=0.0, threads=1),
                          dev_fraction=0.0, quiet=True)
     return f, d / "model", res
 
@@ -47,12 +47,12 @@ def test_overfits_a_handful_of_trees(trained):
     parser = P.load_parser(model_dir)
     sents = P.read_sentences(f)
     assert parser.parse(sents) == TREES
-    assert res.epochs_run == 60 and res.best_dev is None
+    assert res.epochs_run == 20 and res.best_dev is None
 
 
 def test_margin_loss_overfits_too(tmp_path):
     f = _write(tmp_path / "t.txt", TREES)
-    P.train_parser([f], tmp_path / "m", TINY, TrainConfig(epochs=60, batch_size=3, lr=1e-2, loss="margin",
+    P.train_parser([f], tmp_path / "m", TINY, TrainConfig(epochs=20, batch_size=3, lr=2e-2, loss="margin",
                                                           unk_alpha=0.0, threads=1),
                    dev_fraction=0.0, quiet=True)
     assert P.load_parser(tmp_path / "m").parse(P.read_sentences(f)) == TREES
