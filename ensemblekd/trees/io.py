@@ -100,15 +100,19 @@ def _parse_kernel(buf):
     span_offsets, spans)`` with the arrays described in :class:`Treebank`; ``err`` is 0 or an
     error code, ``err_pos`` the byte where it was found.  O(len(buf)) time.
     """
+    # byte classes: 0 token byte, 1 space, 2 '(', 3 ')', 4 newline
+    cls = np.zeros(256, np.uint8)
+    cls[32] = cls[9] = cls[13] = cls[11] = cls[12] = 1
+    cls[40] = 2
+    cls[41] = 3
+    cls[10] = 4
     n = buf.shape[0]
     n_lines = 0
     n_open = 0
     for p in range(n):
         c = buf[p]
-        if c == 10:
-            n_lines += 1
-        elif c == 40:
-            n_open += 1
+        n_lines += c == 10
+        n_open += c == 40
     if n > 0 and buf[n - 1] != 10:
         n_lines += 1
     n_words = np.zeros(n_lines, np.int64)
@@ -129,11 +133,13 @@ def _parse_kernel(buf):
         n_slots = 0
         depth = 0
         trees = 0
-        while q < n and buf[q] != 10:
-            c = buf[q]
-            if c == 32 or c == 9 or c == 13 or c == 11 or c == 12:
+        while q < n:
+            c = cls[buf[q]]
+            if c == 4:
+                break
+            if c == 1:
                 q += 1
-            elif c == 40:  # '(' [label]
+            elif c == 2:  # '(' [label]
                 if depth == 0:
                     if trees == 1:
                         return _SECOND_TREE, q, 0, n_words, root_unary, word_offsets, word_bounds[:0], span_offsets, spans[:0]
@@ -147,12 +153,11 @@ def _parse_kernel(buf):
                 n_child[depth] = 0
                 depth += 1
                 q += 1
-                while q < n and (buf[q] == 32 or buf[q] == 9 or buf[q] == 13 or buf[q] == 11 or buf[q] == 12):
+                while q < n and cls[buf[q]] == 1:
                     q += 1
-                while q < n and not (buf[q] == 32 or buf[q] == 9 or buf[q] == 13 or buf[q] == 11
-                                     or buf[q] == 12 or buf[q] == 10 or buf[q] == 40 or buf[q] == 41):
+                while q < n and cls[buf[q]] == 0:
                     q += 1
-            elif c == 41:  # ')'
+            elif c == 3:  # ')'
                 if depth == 0:
                     return _UNEXPECTED_CLOSE, q, 0, n_words, root_unary, word_offsets, word_bounds[:0], span_offsets, spans[:0]
                 depth -= 1
@@ -167,8 +172,7 @@ def _parse_kernel(buf):
                     return _WORD_OUTSIDE, q, 0, n_words, root_unary, word_offsets, word_bounds[:0], span_offsets, spans[:0]
                 n_child[depth - 1] += 1
                 word_bounds[n_w, 0] = q
-                while q < n and not (buf[q] == 32 or buf[q] == 9 or buf[q] == 13 or buf[q] == 11
-                                     or buf[q] == 12 or buf[q] == 10 or buf[q] == 40 or buf[q] == 41):
+                while q < n and cls[buf[q]] == 0:
                     q += 1
                 word_bounds[n_w, 1] = q
                 n_w += 1
