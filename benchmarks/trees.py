@@ -7,7 +7,7 @@ Prints:
      first compiles and writes the cache, the second must load it (cache hits, no compile);
   2. the median wall time of files -> averaged tree strings for the 7 teacher files of the PTB test
      set (2,412 sentences), generative and selective, compile excluded; with the parse share;
-  3. the same with the plain-Python twin kernels (ENSEMBLEKD_PURE_PYTHON=1), once;
+  3. the same with the plain-Python twin kernels (ENSEMBLEKD_PUREPYTHON=1), once;
   4. per-sentence time at n = 50, 100, 200 words with 7 random binary teachers (strings in,
      strings out);
   5. with --original DIR (a checkout of the original research code, holding library/ensemble.py;
@@ -75,7 +75,7 @@ def cpu_time(fn, repeats):
 
 def compile_report(files):
     with tempfile.TemporaryDirectory() as cache:
-        env = dict(os.environ, NUMBA_CACHE_DIR=cache, ENSEMBLEKD_PURE_PYTHON="0", PYTHONPATH=str(REPO))
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache, ENSEMBLEKD_PUREPYTHON="0", PYTHONPATH=str(REPO))
         out = []
         for _ in range(2):
             res = subprocess.run([sys.executable, "-c", FRESH_PROCESS, *map(str, files)], env=env,
@@ -114,7 +114,7 @@ def main() -> int:
           f"  {'OK: no recompilation' if second['cache_misses'] == 0 and second['cache_hits'] > 0 else 'RECOMPILED'}")
 
     # 2. steady state
-    os.environ["ENSEMBLEKD_PURE_PYTHON"] = "0"
+    os.environ["ENSEMBLEKD_PUREPYTHON"] = "0"
     files_to_strings(files, "generative"), files_to_strings(files, "selective")  # load kernels
     parse = median_time(lambda: [read_trees(p) for p in files], args.repeats)
     parse_cpu = cpu_time(lambda: [read_trees(p) for p in files], args.repeats)
@@ -126,11 +126,11 @@ def main() -> int:
               f"of which reading the 7 files: wall {parse:.4f} s, CPU {parse_cpu:.4f} s")
 
     # 3. the twins
-    os.environ["ENSEMBLEKD_PURE_PYTHON"] = "1"
+    os.environ["ENSEMBLEKD_PUREPYTHON"] = "1"
     t0 = time.perf_counter()
     twin_out = files_to_strings(files, "generative")
     twin = time.perf_counter() - t0
-    os.environ["ENSEMBLEKD_PURE_PYTHON"] = "0"
+    os.environ["ENSEMBLEKD_PUREPYTHON"] = "0"
     same = twin_out == files_to_strings(files, "generative")
     print(f"\n3. plain-Python twins, generative, once: {twin:.2f} s  (x{twin / fast['generative']:.0f} the numba time; "
           f"same output: {same})")

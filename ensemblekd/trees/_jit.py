@@ -2,19 +2,20 @@
 
 Every kernel is written once as a plain Python function on numpy arrays (its *twin*); ``Kernel``
 compiles it with ``numba.njit(cache=True)`` on first use.  The kernels call no other kernel, so the
-twin is pure Python end to end.  ``ENSEMBLEKD_PURE_PYTHON=1`` (or numba missing) runs the twins.
-numba is imported only when a kernel is first called, so ``import ensemblekd`` stays cheap.
+twin is pure Python end to end.  ``ENSEMBLEKD_PUREPYTHON=1`` (read at each call, the switch of
+:mod:`ensemblekd._accel`), or numba missing, runs the twins.  numba is imported only when a kernel
+is first called, so ``import ensemblekd`` stays cheap.
 """
 from __future__ import annotations
 
-import os
+from .._accel import purepython_requested
 
 __all__ = ["Kernel", "numba_enabled"]
 
 
 def numba_enabled() -> bool:
-    """True when kernels run compiled (numba importable and ENSEMBLEKD_PURE_PYTHON not set)."""
-    if os.environ.get("ENSEMBLEKD_PURE_PYTHON", "") not in ("", "0"):
+    """True when kernels run compiled (numba importable and ENSEMBLEKD_PUREPYTHON not set)."""
+    if purepython_requested():
         return False
     try:
         import numba  # noqa: F401

@@ -19,5 +19,5 @@ def shared_ptb() -> Path:
 @pytest.fixture(params=["numba", "python"])
 def kernels(request, monkeypatch):
     """Run the test once with the numba kernels and once with their plain-Python twins."""
-    monkeypatch.setenv("ENSEMBLEKD_PURE_PYTHON", "1" if request.param == "python" else "0")
+    monkeypatch.setenv("ENSEMBLEKD_PUREPYTHON", "1" if request.param == "python" else "0")
     return request.param

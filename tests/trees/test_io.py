@@ -63,9 +63,9 @@ def test_kernels_agree_on_the_embedded_sample(kernels):
 def test_both_kernels_give_identical_arrays(monkeypatch):
     rng = random.Random(3)
     lines = [_random_line(rng) for _ in range(40)]
-    monkeypatch.setenv("ENSEMBLEKD_PURE_PYTHON", "1")
+    monkeypatch.setenv("ENSEMBLEKD_PUREPYTHON", "1")
     a = parse_trees(lines)
-    monkeypatch.setenv("ENSEMBLEKD_PURE_PYTHON", "0")
+    monkeypatch.setenv("ENSEMBLEKD_PUREPYTHON", "0")
     b = parse_trees(lines)
     for name in ("n_words", "word_offsets", "word_bounds", "span_offsets", "spans", "root_unary"):
         assert np.array_equal(getattr(a, name), getattr(b, name)), name
