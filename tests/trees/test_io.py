@@ -139,3 +139,12 @@ def test_invalid_utf8_and_wrong_types(tmp_path):
         parse_trees(["(X a)\n(X b)"])
     with pytest.raises(TypeError, match="expected a str or nltk.Tree"):
         parse_trees([3])
+
+
+def test_import_is_cheap():
+    import subprocess
+    import sys
+
+    code = "import sys, ensemblekd.trees; print(','.join(m for m in ('numba', 'torch') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""  # numba is imported when a kernel first runs
