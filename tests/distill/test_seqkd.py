@@ -69,14 +69,14 @@ class Killed(RuntimeError):
 
 
 def test_kill_and_resume_gives_same_weights(tmp_path):
-    exs = examples(14)
-    cfg = SeqKDConfig(epochs=3, lr=3e-3, warmup_steps=2, max_tokens=20, save_every=2, seed=1)
+    exs = examples(10)
+    cfg = SeqKDConfig(epochs=2, lr=3e-3, warmup_steps=2, max_tokens=20, save_every=2, seed=1)
     init = tiny_m2m().state_dict()
 
     ref = tiny_m2m()
     ref.load_state_dict(init)
     full = train_seqkd(ref, exs, tmp_path / "a", cfg, pad_id=PAD, quiet=True, save_final=False)
-    assert full.steps == 3 * len(make_batches(exs, 20, 1)) and full.steps > 7
+    assert full.steps == 2 * len(make_batches(exs, 20, 1)) and full.steps > 7
 
     def kill_at(k):
         def hook(step, loss):
@@ -135,6 +135,6 @@ def test_word_level_losses_zero_when_student_is_teacher(tmp_path, loss):
     assert abs(r.losses[0]) < 1e-5
     other = examples(6, with_teacher=True)
     r = train_seqkd(copy.deepcopy(base), other, tmp_path / "other", SeqKDConfig(
-        max_steps=3, max_tokens=1000, loss=loss, kd_max_new_tokens=5), pad_id=PAD, eos_id=EOS,
+        max_steps=1, max_tokens=1000, loss=loss, kd_max_new_tokens=5), pad_id=PAD, eos_id=EOS,
         teacher=copy.deepcopy(base), quiet=True, save_final=False)
-    assert r.losses[0] > 1e-4 and all(map(lambda v: v == v, r.losses))
+    assert r.losses[0] > 1e-4 and r.losses[0] == r.losses[0]
