@@ -275,7 +275,7 @@ def train_parser(trees, out_dir, parser_config: ParserConfig | None = None,
             raise TreeFileError("empty training set after holding out the dev sentences")
     train_sent = [sentences[i] for i in train_idx]
     train_tgt = [targets[i] for i in train_idx]
-    vocab = Vocab.build(train_sent, pconf.lowercase)
+    vocab = Vocab.build(train_sent, pconf.lowercase, pconf.char_case)
 
     dev_eval = None
     if d_sent:

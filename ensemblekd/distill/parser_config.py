@@ -15,8 +15,9 @@ class ParserConfig:
 
     word_dim/char_dim: embedding sizes; char_filters, char_width: the character CNN;
     hidden: LSTM size per direction; layers: BiLSTM layers; mlp: span MLP width; dropout: on
-    embeddings, between LSTM layers and in the MLP; lowercase: lower-case words (digits are
-    always mapped to 0 for the word embedding; characters keep them); max_word_chars: longer
+    embeddings, between LSTM layers and in the MLP; lowercase: lower-case words for the word embedding (digits are
+    always mapped to 0 there; characters keep them); char_case: the character CNN sees the
+    original case (else lower case); max_word_chars: longer
     words are cut for the character CNN only.
     """
 
@@ -29,6 +30,7 @@ class ParserConfig:
     mlp: int = 250
     dropout: float = 0.3
     lowercase: bool = True
+    char_case: bool = True
     max_word_chars: int = 30
 
     def __post_init__(self):

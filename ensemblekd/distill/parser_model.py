@@ -32,36 +32,42 @@ _DIGITS = re.compile(r"\d")
 
 
 class Vocab:
-    """Word and character indices (0-3 are <pad>, <unk>, <s>, </s> in both)."""
+    """Word and character indices (0-3 are <pad>, <unk>, <s>, </s> in both).
+
+    Words are looked up lower-cased (``lowercase``) with digits mapped to 0; characters keep
+    their case (``char_case``), so capitalisation still reaches the model through the CNN."""
 
     def __init__(self, words: Sequence[str], chars: Sequence[str], counts: dict[str, int],
-                 lowercase: bool = True):
+                 lowercase: bool = True, char_case: bool = True):
         self.words = list(words)
         self.chars = list(chars)
         self.counts = dict(counts)
         self.lowercase = lowercase
+        self.char_case = char_case
         self.word_index = {w: i for i, w in enumerate(self.words)}
         self.char_index = {c: i for i, c in enumerate(self.chars)}
 
     @classmethod
-    def build(cls, sentences: Sequence[Sequence[str]], lowercase: bool = True) -> "Vocab":
+    def build(cls, sentences: Sequence[Sequence[str]], lowercase: bool = True,
+              char_case: bool = True) -> "Vocab":
         counts = Counter()
         chars = Counter()
         for sent in sentences:
             for w in sent:
                 counts[normalize(w, lowercase)] += 1
-                chars.update(w.lower() if lowercase else w)
+                chars.update(w if char_case else w.lower())
         words = _SPECIALS + sorted(counts)
-        return cls(words, _SPECIALS + sorted(chars), dict(counts), lowercase)
+        return cls(words, _SPECIALS + sorted(chars), dict(counts), lowercase, char_case)
 
     def to_dict(self) -> dict:
         return {"words": self.words, "chars": self.chars, "counts": self.counts,
-                "lowercase": self.lowercase}
+                "lowercase": self.lowercase, "char_case": self.char_case}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Vocab":
         try:
-            return cls(data["words"], data["chars"], data["counts"], bool(data["lowercase"]))
+            return cls(data["words"], data["chars"], data["counts"], bool(data["lowercase"]),
+                       bool(data["char_case"]))
         except (KeyError, TypeError) as exc:
             raise ValueError(f"malformed parser vocabulary: missing or bad key {exc}") from None
 
@@ -70,25 +76,31 @@ class Vocab:
         """(word_ids (B, N+2), char_ids (B, N+2, C), lengths (B,)) with <s>/</s> around each
         sentence.  ``unk_alpha > 0`` replaces a word seen c times by UNK with probability
         alpha / (alpha + c) (training only)."""
-        bsz = len(sentences)
         n = max(len(s) for s in sentences)
-        cmax = min(max_chars, max(len(w) for s in sentences for w in s))
-        word_ids = torch.full((bsz, n + 2), PAD, dtype=torch.long)
-        char_ids = torch.full((bsz, n + 2, max(cmax, 1)), PAD, dtype=torch.long)
-        for b, sent in enumerate(sentences):
-            word_ids[b, 0], char_ids[b, 0, 0] = BOS, BOS
-            word_ids[b, len(sent) + 1], char_ids[b, len(sent) + 1, 0] = EOS, EOS
-            for t, w in enumerate(sent, start=1):
+        cmax = max(1, min(max_chars, max(len(w) for s in sentences for w in s)))
+        n_words = sum(len(s) for s in sentences)
+        drop = (torch.rand(n_words, generator=generator).tolist() if unk_alpha > 0 else None)
+        word_rows, char_rows, pos = [], [], 0
+        for sent in sentences:
+            ids, chars = [BOS], [[BOS] + [PAD] * (cmax - 1)]
+            for w in sent:
                 key = normalize(w, self.lowercase)
                 idx = self.word_index.get(key, UNK)
-                if unk_alpha > 0 and idx != UNK:
-                    p = unk_alpha / (unk_alpha + self.counts.get(key, 0))
-                    if float(torch.rand((), generator=generator)) < p:
+                if drop is not None and idx != UNK:
+                    if drop[pos] < unk_alpha / (unk_alpha + self.counts.get(key, 0)):
                         idx = UNK
-                word_ids[b, t] = idx
-                text = w.lower() if self.lowercase else w
-                for c, ch in enumerate(text[:cmax]):
-                    char_ids[b, t, c] = self.char_index.get(ch, UNK)
+                pos += 1
+                ids.append(idx)
+                text = w if self.char_case else w.lower()
+                row = [self.char_index.get(ch, UNK) for ch in text[:cmax]]
+                chars.append(row + [PAD] * (cmax - len(row)))
+            ids.append(EOS)
+            chars.append([EOS] + [PAD] * (cmax - 1))
+            pad = n + 2 - len(ids)
+            word_rows.append(ids + [PAD] * pad)
+            char_rows.append(chars + [[PAD] * cmax] * pad)
+        word_ids = torch.tensor(word_rows, dtype=torch.long)
+        char_ids = torch.tensor(char_rows, dtype=torch.long)
         lengths = torch.tensor([len(s) for s in sentences], dtype=torch.long)
         return word_ids.to(device), char_ids.to(device), lengths
 

@@ -12,8 +12,8 @@ A binary tree ``T`` over ``n`` words is scored by the sum of its span scores,
 Sentences of different lengths share one batch: ``beta(0, n_b)`` only reads spans inside
 ``[0, n_b]``, so padding never leaks into a sentence's partition.
 
-Cost: O(B N^3) time, O(B N^2) memory for the chart (N = the longest sentence), in N loop steps of
-batched tensor operations, differentiable (the gradient of log Z w.r.t. ``s`` is the span
+Cost: O(B N^3) time and memory (N = the longest sentence), in N loop steps of a few batched
+tensor operations each, differentiable (the gradient of log Z w.r.t. ``s`` is the span
 marginals).
 """
 from __future__ import annotations
@@ -36,18 +36,23 @@ def inside_log_partition(scores: torch.Tensor, lengths: torch.Tensor) -> torch.T
     lengths = torch.as_tensor(lengths, device=scores.device)
     if lengths.shape != (bsz,) or bool((lengths < 1).any()) or bool((lengths > n).any()):
         raise ValueError(f"lengths must be (B,) integers in [1, {n}]; got {lengths.tolist()}")
-    # by_width[w]: (B, N-w+1) with entry i = beta(i, i+w)
-    by_width: list[torch.Tensor | None] = [None] * (n + 1)
-    by_width[1] = torch.diagonal(scores, offset=1, dim1=1, dim2=2)
+    # by_start[:, i, w-1] = beta(i, i+w) and by_end[:, j, w-1] = beta(j-w, j), grown one width
+    # (one column) per step, so each step is a few batched operations (no per-split loop)
+    first = torch.diagonal(scores, offset=1, dim1=1, dim2=2)           # (B, N): beta(i, i+1)
+    pad = first.new_zeros(bsz, 1)
+    by_start = torch.cat([first, pad], dim=1).unsqueeze(-1)             # (B, N+1, 1)
+    by_end = torch.cat([pad, first], dim=1).unsqueeze(-1)               # (B, N+1, 1)
+    roots = [first[:, 0]]
     for w in range(2, n + 1):
-        m = n - w + 1  # number of start positions
-        left = torch.stack([by_width[k][:, 0:m] for k in range(1, w)], dim=-1)
-        right = torch.stack([by_width[w - k][:, k:k + m] for k in range(1, w)], dim=-1)
-        by_width[w] = torch.logsumexp(left + right, dim=-1) + torch.diagonal(
-            scores, offset=w, dim1=1, dim2=2)
-    # pick beta(0, n_b): stack the first entry of every width
-    first = torch.stack([by_width[w][:, 0] for w in range(1, n + 1)], dim=1)  # (B, N)
-    return first.gather(1, (lengths - 1).long().view(-1, 1)).squeeze(1)
+        m = n - w + 1  # start positions i = 0 .. N-w
+        left = by_start[:, 0:m, 0:w - 1]                                 # beta(i, i+k), k = 1..w-1
+        right = by_end[:, w:w + m, 0:w - 1].flip(-1)                     # beta(i+k, i+w)
+        new = torch.logsumexp(left + right, dim=-1) + torch.diagonal(scores, offset=w, dim1=1, dim2=2)
+        roots.append(new[:, 0])
+        by_start = torch.cat([by_start, torch.cat([new, new.new_zeros(bsz, w)], 1).unsqueeze(-1)], -1)
+        by_end = torch.cat([by_end, torch.cat([new.new_zeros(bsz, w), new], 1).unsqueeze(-1)], -1)
+    first_cell = torch.stack(roots, dim=1)  # (B, N): beta(0, w)
+    return first_cell.gather(1, (lengths - 1).long().view(-1, 1)).squeeze(1)
 
 
 def span_marginals(scores: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
