@@ -1,0 +1,173 @@
+"""Greedy evaluation of the zero-shot testbed model: supervised, direct zero-shot and pivot BLEU, off-target rate.
+
+Directions: supervised en<->de, en<->fr, en<->cs; zero-shot de<->fr, de<->cs, fr<->cs, both direct and pivoted
+through English (X->en output fed to en->Y). BLEU is corpus sacrebleu (13a, default settings); decoding is greedy
+(one hypothesis, no length penalty), max length 1.5 * source subwords + 10.
+
+Off-target rate: the share of outputs whose language, by py3langid (Lui & Baldwin 2012, ships its own model,
+runs offline) restricted to {en, de, fr, cs}, is not the target language. On the val references it labels 100%
+of the lines of every language correctly.
+
+Encoder input follows the model's ``ensemblekd_language_scheme`` (see DECODING_INTERFACE):
+  target_token_in_source: [<tgt tag>] + subwords + [</s>]; decoder prompt [decoder_start_token_id].
+
+    python examples/zeroshot_mt/evaluate.py --model models/m30k-zeroshot --split test_2016_flickr --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from prepare import LANG_TOKENS, LANGS, read_lines  # noqa: E402
+
+SUPERVISED = [("en", "de"), ("de", "en"), ("en", "fr"), ("fr", "en"), ("en", "cs"), ("cs", "en")]
+ZERO_SHOT = [("de", "fr"), ("fr", "de"), ("de", "cs"), ("cs", "de"), ("fr", "cs"), ("cs", "fr")]
+MAX_OFF_TARGET = 0.10
+
+__all__ = ["SUPERVISED", "ZERO_SHOT", "encode_sources", "translate", "LanguageId", "evaluate", "selection_key"]
+
+
+def encode_sources(tokenizer, texts: list[str], tgt_lang: str) -> list[list[int]]:
+    """Encoder inputs [<tgt tag>] + subwords + [</s>] (target_token_in_source scheme)."""
+    tag = tokenizer.convert_tokens_to_ids(LANG_TOKENS[tgt_lang])
+    return [[tag] + ids for ids in tokenizer(list(texts), add_special_tokens=True)["input_ids"]]
+
+
+def translate(model, tokenizer, texts: list[str], tgt_lang: str, batch_size: int = 100, device="cpu",
+              max_new_tokens: int | None = None) -> list[str]:
+    """Greedy translations of `texts` into `tgt_lang`, in input order. Batches are formed by source length.
+
+    At most 1.5 * (longest source in the batch) + 10 new tokens, or `max_new_tokens` when that is smaller."""
+    import torch
+
+    if not texts:
+        return []
+    encoded = encode_sources(tokenizer, texts, tgt_lang)
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+    pad = model.config.pad_token_id
+    out: list[str] = [""] * len(texts)
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            width = max(len(encoded[i]) for i in idx)
+            ids = torch.full((len(idx), width), pad, dtype=torch.long)
+            for row, i in enumerate(idx):
+                ids[row, : len(encoded[i])] = torch.tensor(encoded[i])
+            mask = (ids != pad).long()
+            gen = model.generate(
+                input_ids=ids.to(device),
+                attention_mask=mask.to(device),
+                num_beams=1,
+                do_sample=False,
+                max_new_tokens=min(int(1.5 * width) + 10, max_new_tokens or 10**9),
+                decoder_start_token_id=model.config.decoder_start_token_id,
+                eos_token_id=model.config.eos_token_id,
+                pad_token_id=pad,
+            )
+            for row, text in zip(idx, tokenizer.batch_decode(gen.cpu(), skip_special_tokens=True)):
+                out[row] = text.strip()
+    if was_training:
+        model.train()
+    return out
+
+
+class LanguageId:
+    """py3langid restricted to the testbed languages."""
+
+    def __init__(self, langs=LANGS):
+        from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
+
+        self._ident = LanguageIdentifier.from_modelpath(MODEL_DIR / MODEL_FILE, norm_probs=False)
+        self._ident.set_languages(list(langs))
+
+    def __call__(self, text: str) -> str:
+        return self._ident.classify(text)[0]
+
+    def off_target_rate(self, texts: list[str], lang: str) -> float:
+        return sum(self(t) != lang for t in texts) / max(1, len(texts))
+
+
+def evaluate(model, tokenizer, data: dict[str, list[str]], device="cpu", pivot: bool = True, langid=None,
+             max_new_tokens: int | None = None) -> dict:
+    """BLEU / off-target of all directions on line-aligned `data` {lang: lines}. Returns a flat JSON-able dict."""
+    import sacrebleu
+
+    langid = langid or LanguageId()
+    t0 = time.time()
+    res: dict = {"lines": len(data["en"])}
+    outputs: dict[str, list[str]] = {}
+    for src, tgt in SUPERVISED + ZERO_SHOT:
+        hyp = translate(model, tokenizer, data[src], tgt, device=device, max_new_tokens=max_new_tokens)
+        outputs[f"{src}-{tgt}"] = hyp
+        res[f"bleu/{src}-{tgt}"] = round(sacrebleu.corpus_bleu(hyp, [data[tgt]]).score, 2)
+        res[f"off/{src}-{tgt}"] = round(langid.off_target_rate(hyp, tgt), 4)
+    if pivot:
+        for src, tgt in ZERO_SHOT:
+            hyp = translate(model, tokenizer, outputs[f"{src}-en"], tgt, device=device, max_new_tokens=max_new_tokens)
+            outputs[f"{src}-en-{tgt}"] = hyp
+            res[f"pivot_bleu/{src}-{tgt}"] = round(sacrebleu.corpus_bleu(hyp, [data[tgt]]).score, 2)
+            res[f"pivot_off/{src}-{tgt}"] = round(langid.off_target_rate(hyp, tgt), 4)
+    mean = lambda xs: round(sum(xs) / len(xs), 2)  # noqa: E731
+    res["supervised_bleu"] = mean([res[f"bleu/{s}-{t}"] for s, t in SUPERVISED])
+    res["zs_direct_bleu"] = mean([res[f"bleu/{s}-{t}"] for s, t in ZERO_SHOT])
+    res["zs_off_max"] = max(res[f"off/{s}-{t}"] for s, t in ZERO_SHOT)
+    res["zs_off_mean"] = round(sum(res[f"off/{s}-{t}"] for s, t in ZERO_SHOT) / len(ZERO_SHOT), 4)
+    if pivot:
+        res["zs_pivot_bleu"] = mean([res[f"pivot_bleu/{s}-{t}"] for s, t in ZERO_SHOT])
+        res["zs_direct_over_pivot_min"] = round(
+            min(res[f"bleu/{s}-{t}"] / max(res[f"pivot_bleu/{s}-{t}"], 1e-9) for s, t in ZERO_SHOT), 3
+        )
+    res["eval_seconds"] = round(time.time() - t0, 1)
+    res["_outputs"] = outputs
+    return res
+
+
+def selection_key(res: dict) -> tuple:
+    """Checkpoint selection on val: eligible if every zero-shot direction has off-target <= 10%; among eligible
+    ones (then among the rest) the highest mean direct zero-shot BLEU wins."""
+    return (res["zs_off_max"] <= MAX_OFF_TARGET, res["zs_direct_bleu"])
+
+
+def load_split(data_dir: Path, split: str, lines: int | None = None) -> dict[str, list[str]]:
+    data = {lang: read_lines(Path(data_dir) / f"{split}.{lang}") for lang in LANGS}
+    n = {len(v) for v in data.values()}
+    if len(n) != 1:
+        raise ValueError(f"{data_dir}/{split}.*: files are not line-aligned ({n})")
+    if lines:
+        data = {k: v[:lines] for k, v in data.items()}
+    return data
+
+
+def main(argv=None) -> None:
+    import torch
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", type=Path, required=True)
+    ap.add_argument("--data", type=Path, default=HERE.parents[1].parent / "shared" / "data" / "multi30k")
+    ap.add_argument("--split", default="val")
+    ap.add_argument("--lines", type=int, default=None, help="first N lines only (default all)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--json", type=Path, help="write results here (outputs included under _outputs)")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    model = AutoModelForSeq2SeqLM.from_pretrained(str(args.model), dtype=torch.float32).to(args.device)
+    tok = AutoTokenizer.from_pretrained(str(args.model))
+    res = evaluate(model, tok, load_split(args.data, args.split, args.lines), device=args.device)
+    res["split"] = args.split
+    if args.json:
+        args.json.write_text(json.dumps(res, ensure_ascii=False, indent=1), encoding="utf-8")
+    print(json.dumps({k: v for k, v in res.items() if k != "_outputs"}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""Smoke test of examples/zeroshot_mt: tokenizer, a few training steps, kill-and-resume, evaluation, export.
+
+Runs on a handful of embedded 4-way parallel lines with a tiny model; needs no ../shared data.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("py3langid")
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "zeroshot_mt"
+
+LINES = {
+    "en": ["A man is riding a bike.", "Two dogs play in the snow.", "A woman sings on a stage.",
+           "Children are playing soccer.", "A boy jumps into the water.", "An old man reads a newspaper."],
+    "de": ["Ein Mann fährt Fahrrad.", "Zwei Hunde spielen im Schnee.", "Eine Frau singt auf einer Bühne.",
+           "Kinder spielen Fußball.", "Ein Junge springt ins Wasser.", "Ein alter Mann liest eine Zeitung."],
+    "fr": ["Un homme fait du vélo.", "Deux chiens jouent dans la neige.", "Une femme chante sur une scène.",
+           "Des enfants jouent au football.", "Un garçon saute dans l'eau.", "Un vieil homme lit un journal."],
+    "cs": ["Muž jede na kole.", "Dva psi si hrají ve sněhu.", "Žena zpívá na pódiu.",
+           "Děti hrají fotbal.", "Chlapec skáče do vody.", "Starý muž čte noviny."],
+}
+
+
+@pytest.fixture(scope="module")
+def mods():
+    sys.path.insert(0, str(EXAMPLE))
+    try:
+        yield {name: importlib.import_module(name) for name in ("prepare", "evaluate", "train", "export")}
+    finally:
+        sys.path.remove(str(EXAMPLE))
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    d = tmp_path_factory.mktemp("m30k")
+    for lang, lines in LINES.items():
+        for split in ("train", "val", "test_2016_flickr"):
+            (d / f"{split}.{lang}").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return d
+
+
+def _args(data, out, tok, steps):
+    return ["--data", str(data), "--out", str(out), "--tokenizer", str(tok), "--d-model", "32", "--ffn", "64",
+            "--layers", "1", "--heads", "2", "--max-tokens", "400", "--warmup", "2", "--eval-minutes", "0",
+            "--eval-lines", "0", "--max-steps", str(steps), "--quiet", "--vocab-size", "120"]
+
+
+def _weights(out):
+    return torch.load(Path(out) / "checkpoint.pt", weights_only=False)
+
+
+def test_tokenizer_language_tags_and_encoder_input(mods, data, tmp_path):
+    prepare, evaluate = mods["prepare"], mods["evaluate"]
+    texts = [line for lines in LINES.values() for line in lines]
+    prepare.train_tokenizer(texts, tmp_path / "tok", vocab_size=120)
+    assert prepare.check_tokenizer(tmp_path / "tok", texts) == 0  # raises on bad special ids / multi-id tags
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(tmp_path / "tok"))
+    enc = evaluate.encode_sources(tok, ["Ein Hund."], "fr")[0]
+    assert enc[0] == tok.convert_tokens_to_ids("__fr__") and enc[-1] == tok.eos_token_id
+    assert tok.decode(enc, skip_special_tokens=True) == "Ein Hund."
+
+
+def test_kill_and_resume_matches_uninterrupted_run(mods, data, tmp_path, monkeypatch):
+    train = mods["train"]
+    tok = tmp_path / "tok"
+    state = train.main(_args(data, tmp_path / "full", tok, 7))
+    assert state["step"] == 7 and state["epoch"] >= 1  # 36 pairs in batches of <= 400 tokens: > 1 epoch
+
+    calls = {"n": 0}
+    real_collate = train.collate
+
+    def killing_collate(*a, **k):  # SIGTERM arrives while the 4th batch is being built
+        calls["n"] += 1
+        if calls["n"] == 4:
+            signal.raise_signal(signal.SIGTERM)
+        return real_collate(*a, **k)
+
+    monkeypatch.setattr(train, "collate", killing_collate)
+    killed = train.main(_args(data, tmp_path / "resumed", tok, 7))
+    assert killed["step"] == 4  # the step in flight finishes, then the checkpoint is written
+    monkeypatch.setattr(train, "collate", real_collate)
+    resumed = train.main(_args(data, tmp_path / "resumed", tok, 7))
+    assert resumed["step"] == 7 and resumed["tokens"] == state["tokens"]
+    a, b = _weights(tmp_path / "full"), _weights(tmp_path / "resumed")
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    assert a["state"]["last_loss"] == b["state"]["last_loss"]
+
+
+def test_eval_snapshot_and_export_load_with_auto_classes(mods, data, tmp_path):
+    train = mods["train"]
+    args = _args(data, tmp_path / "run", tmp_path / "tok", 3)
+    args[args.index("--eval-lines") + 1] = "2"
+    args += ["--eval-max-new-tokens", "6"]
+    train.main(args + ["--export-to", str(tmp_path / "model")])
+    rec = json.loads((tmp_path / "run" / "eval.jsonl").read_text().splitlines()[-1])
+    assert rec["step"] == 3 and rec["lines"] == 2 and "pivot_bleu/de-fr" in rec and "off/fr-cs" in rec
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    model = AutoModelForSeq2SeqLM.from_pretrained(str(tmp_path / "model"))
+    tok = AutoTokenizer.from_pretrained(str(tmp_path / "model"))
+    assert model.dtype == torch.float32
+    assert model.config.ensemblekd_language_scheme == "target_token_in_source"
+    assert model.config.ensemblekd_language_tokens["cs"] == "__cs__"
+    vocab = json.loads((tmp_path / "model" / "ensemblekd_target_vocab.json").read_text())
+    assert set(vocab) == {"en", "de", "fr", "cs"} and tok.eos_token_id in vocab["de"]
+    # exported weights are the snapshot's (up to fp16 rounding)
+    from safetensors.torch import load_file
+
+    snap = load_file(rec["snapshot"])  # tied weights are stored once, under one of their names
+    key = next(k for k in snap if k.endswith(("shared.weight", "embed_tokens.weight", "lm_head.weight")))
+    emb = model.get_input_embeddings().weight
+    assert torch.equal(emb, snap[key].half().float())
+    assert (tmp_path / "model" / "README.md").read_text().count("zero-shot") >= 6
