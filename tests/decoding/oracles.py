@@ -14,9 +14,19 @@ import math
 from typing import Optional, Sequence
 
 import numpy as np
+import pytest
 import torch
 
 NEG_INF = float("-inf")
+
+
+@pytest.fixture(scope="module")
+def single_thread():
+    """Tiny models run fastest on one thread (and several threads thrash on a shared box)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 # ----------------------------------------------------------------------------- toy scorer

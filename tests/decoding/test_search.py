@@ -10,8 +10,11 @@ from hypothesis import strategies as st
 
 from ensemblekd.decoding import EBBS, Average, CausalLMScorer, Hypothesis, Seq2SeqScorer, Single, Vote, beam_search
 
+from .oracles import single_thread  # noqa: F401  (fixture)
 from .oracles import (TableScorer, padded, random_rows, reference_search, tiny_gpt2, tiny_m2m100, tiny_marian,
                       tiny_t5)
+
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 LENGTHS = (7, 3, 9, 5)
 

@@ -1,0 +1,131 @@
+"""Decoding speed and memory: ebbs / average / vote / single vs ``model.generate(num_beams=5)``.
+
+Issue 3 section 5: a random-init M2M100-style model of ~10M parameters on CPU, B = 32 sources of 20
+tokens, K = 3 components, Z = 5, fixed output length (EOS disallowed, so every method runs exactly
+``--new-tokens`` decoder steps).  The baseline is ``generate(num_beams=5)`` over the same 3*B
+encoder inputs (the same decoder work as K = 3 components of B sentences).
+
+Every (method, repeat) runs in a fresh subprocess, interleaved (hf, single, average, vote, ebbs,
+hf, ...), so that the machine's noise hits all methods alike; the report gives the median wall time
+and the median peak RSS (``resource.getrusage(...).ru_maxrss``: the whole process, torch included)
+and the median peak RSS *increase* during decoding (peak minus the RSS just before it), each as a
+ratio to the baseline.  Targets: ebbs <= 1.25x, average <= 1.15x time, memory <= 1.3x.
+
+    python benchmarks/decoding.py                 # defaults: 5 repeats, 1 torch thread
+    python benchmarks/decoding.py --repeats 3 --threads 2
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+METHODS = ("hf", "single", "average", "vote", "ebbs")
+
+
+def build(args):
+    import torch
+    import transformers as tf
+
+    torch.manual_seed(0)
+    cfg = tf.M2M100Config(vocab_size=args.vocab, d_model=256, encoder_layers=3, decoder_layers=3,
+                          encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=1024,
+                          decoder_ffn_dim=1024, max_position_embeddings=256, dropout=0.0)
+    model = tf.M2M100ForConditionalGeneration(cfg).eval()
+    g = torch.Generator().manual_seed(1)
+    B, K, L = args.sentences, 3, args.source_len
+    # K components per sentence: different encoder inputs (as direct + 2 pivots would be)
+    rows = [torch.randint(4, args.vocab, (L - 1,), generator=g).tolist() + [cfg.eos_token_id] for _ in range(B * K)]
+    return model, rows
+
+
+def decode(method, model, rows, args, sentences):
+    import torch
+
+    from ensemblekd.decoding import EBBS, Average, Seq2SeqScorer, Single, Vote, beam_search
+
+    cfg = model.config
+    T, Z = args.new_tokens, 5
+    if method == "hf":
+        ids = torch.tensor(rows)
+        return model.generate(ids, attention_mask=torch.ones_like(ids), num_beams=Z, max_new_tokens=T,
+                              min_new_tokens=T, early_stopping=True, length_penalty=1.0, do_sample=False)
+    allowed = torch.ones(model.config.vocab_size, dtype=torch.bool)
+    allowed[cfg.eos_token_id] = False
+    K = 1 if method == "single" else 3
+    combiner = {"single": Single(), "average": Average(), "vote": Vote(), "ebbs": EBBS()}[method]
+    scorer = Seq2SeqScorer(model, rows, [cfg.decoder_start_token_id], K, allowed_tokens=allowed)
+    return beam_search(scorer, combiner, beam_size=1 if method == "vote" else Z, max_new_tokens=T,
+                       eos_token_id=cfg.eos_token_id, length_penalty=1.0)
+
+
+def worker(args):
+    import gc
+    import resource
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    model, rows = build(args)
+    n = len(rows)
+    with torch.inference_mode():
+        decode(args.worker, model, rows[:6], argparse.Namespace(**{**vars(args), "new_tokens": 2}), 2)  # warm-up
+    gc.collect()
+    with open("/proc/self/statm") as f:
+        rss_before = int(f.read().split()[1]) * resource.getpagesize() // 1024
+    start = time.perf_counter()
+    with torch.inference_mode():
+        decode(args.worker, model, rows, args, n)
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"method": args.worker, "seconds": seconds, "peak_kb": peak, "increase_kb": peak - rss_before,
+                      "params": sum(p.numel() for p in model.parameters())}))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1: a shared box)")
+    p.add_argument("--sentences", type=int, default=32)
+    p.add_argument("--source-len", type=int, default=20)
+    p.add_argument("--new-tokens", type=int, default=20)
+    p.add_argument("--vocab", type=int, default=16000)
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    p.add_argument("--worker", choices=METHODS, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        return worker(args)
+    results = {m: [] for m in args.methods}
+    passthrough = ["--threads", str(args.threads), "--sentences", str(args.sentences), "--source-len",
+                   str(args.source_len), "--new-tokens", str(args.new_tokens), "--vocab", str(args.vocab)]
+    params = None
+    for r in range(args.repeats):
+        for m in args.methods:
+            out = subprocess.run([sys.executable, __file__, "--worker", m, *passthrough], capture_output=True,
+                                 text=True, check=True)
+            rec = json.loads(out.stdout.strip().splitlines()[-1])
+            params = rec["params"]
+            results[m].append(rec)
+            print(f"repeat {r + 1}/{args.repeats} {m:8s} {rec['seconds']:7.2f} s  peak {rec['peak_kb'] / 1024:7.1f} MiB"
+                  f"  +{rec['increase_kb'] / 1024:6.1f} MiB", file=sys.stderr, flush=True)
+    print(f"model: M2M100-style, {params / 1e6:.1f}M parameters, vocab {args.vocab}; B={args.sentences}, K=3, Z=5, "
+          f"source {args.source_len} tokens, {args.new_tokens} new tokens (fixed), {args.threads} thread(s), "
+          f"median of {args.repeats}")
+    med = {m: {k: statistics.median(x[k] for x in results[m]) for k in ("seconds", "peak_kb", "increase_kb")}
+           for m in args.methods}
+    base = med.get("hf")
+    print(f"{'method':8s} {'seconds':>8s} {'time x':>7s} {'peak MiB':>9s} {'peak x':>7s} {'+MiB':>7s} {'+ x':>6s}")
+    for m in args.methods:
+        s = med[m]
+        tr = s["seconds"] / base["seconds"] if base else float("nan")
+        pr = s["peak_kb"] / base["peak_kb"] if base else float("nan")
+        ir = s["increase_kb"] / base["increase_kb"] if base and base["increase_kb"] else float("nan")
+        print(f"{m:8s} {s['seconds']:8.2f} {tr:7.2f} {s['peak_kb'] / 1024:9.1f} {pr:7.2f} "
+              f"{s['increase_kb'] / 1024:7.1f} {ir:6.2f}")
+
+
+if __name__ == "__main__":
+    main()
