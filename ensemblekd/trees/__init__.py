@@ -7,7 +7,8 @@ and a span-based parser's scores alike.
 from .average import MODES, average_trees, span_votes
 from .cyk import cyk_best_tree, cyk_best_trees, cyk_packed
 from .f1 import F1Result, tree_f1
-from .io import Treebank, TreeFormatError, as_treebank, format_trees, parse_trees, read_trees, same_trees
+from .io import Treebank, TreeFormatError, as_treebank, parse_trees, read_trees, same_trees
+from .write import format_trees
 
 __all__ = [
     "average_trees",

@@ -22,7 +22,8 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .cyk import cyk_packed
-from .io import TreeSource, Treebank, as_treebank, format_trees, words_treebank
+from .io import TreeSource, Treebank, as_treebank
+from .write import format_trees, pack_words
 
 __all__ = ["average_trees", "span_votes", "MODES"]
 
@@ -152,5 +153,5 @@ def average_trees(
     if words is None:
         text, bounds, offsets = banks[0].text, banks[0].word_bounds, banks[0].word_offsets
     else:
-        text, bounds, offsets = words_treebank(words, n_words)
+        text, bounds, offsets = pack_words(words, n_words)
     return format_trees(n_words, spans, span_offsets, text, bounds, offsets, label=label)

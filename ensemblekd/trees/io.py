@@ -13,8 +13,8 @@ word).  The whole-sentence span is kept; whether the root sat on a unary chain i
 :attr:`Treebank.root_unary` because the original evaluation (see :mod:`.f1`) depends on it.
 
 Parsing is one pass over the bytes of the whole file in a numba kernel (:func:`_parse_kernel`,
-O(bytes)); writing is one pass that fills the output bytes (:func:`_render_kernel`).  Both have
-a plain-Python twin (same function, not compiled; see :mod:`._jit`).
+O(bytes)) with a plain-Python twin (the same function, not compiled; see :mod:`._jit`).
+Writing trees back to brackets is :mod:`.write`.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ import numpy as np
 
 from ._jit import Kernel
 
-__all__ = ["TreeFormatError", "Treebank", "read_trees", "parse_trees", "as_treebank", "format_trees", "same_trees"]
+__all__ = ["TreeFormatError", "Treebank", "read_trees", "parse_trees", "as_treebank", "same_trees"]
 
 EMPTY_LINE_POLICIES = ("error", "keep")
 
@@ -196,69 +196,7 @@ def _parse_kernel(buf):
     return _OK, -1, 0, n_words, root_unary, word_offsets, word_bounds[:n_w], span_offsets, spans[:n_sp]
 
 
-def _render_kernel(n_words, spans, span_offsets, word_text, word_bounds, word_offsets, label):
-    """Write bracket strings: line b is the tree with spans ``spans[span_offsets[b]:...]`` (preorder,
-    laminar, word indices) over words ``word_bounds[word_offsets[b]:...]`` (byte ranges of
-    ``word_text``), every node labelled ``label`` (uint8).  Lines are joined by ``\\n`` (no final
-    newline).  Returns uint8 bytes; O(output size).
-    """
-    n_lines = n_words.shape[0]
-    lab = label.shape[0]
-    size = 0
-    for b in range(n_lines):
-        n = n_words[b]
-        for w in range(word_offsets[b], word_offsets[b] + n):
-            size += word_bounds[w, 1] - word_bounds[w, 0] + lab + 3  # "(L w)"
-        size += (span_offsets[b + 1] - span_offsets[b]) * (lab + 3)  # "(L " and ")"
-        size += n if n > 0 else 1  # the spaces between words and the newline
-    out = np.empty(size, np.uint8)
-    stack = np.empty(n_words.max() + 1 if n_lines > 0 else 1, np.int64)
-    o = 0
-    for b in range(n_lines):
-        if b > 0:
-            out[o] = 10
-            o += 1
-        n = n_words[b]
-        sp = span_offsets[b]
-        sp_end = span_offsets[b + 1]
-        top = 0
-        for i in range(n):
-            if i > 0:
-                out[o] = 32
-                o += 1
-            while sp < sp_end and spans[sp, 0] == i:
-                out[o] = 40
-                o += 1
-                for t in range(lab):
-                    out[o] = label[t]
-                    o += 1
-                out[o] = 32
-                o += 1
-                stack[top] = spans[sp, 1]
-                top += 1
-                sp += 1
-            out[o] = 40
-            o += 1
-            for t in range(lab):
-                out[o] = label[t]
-                o += 1
-            out[o] = 32
-            o += 1
-            w = word_offsets[b] + i
-            for t in range(word_bounds[w, 0], word_bounds[w, 1]):
-                out[o] = word_text[t]
-                o += 1
-            out[o] = 41
-            o += 1
-            while top > 0 and stack[top - 1] == i + 1:
-                out[o] = 41
-                o += 1
-                top -= 1
-    return out[:o]
-
-
 parse_kernel = Kernel(_parse_kernel)
-render_kernel = Kernel(_render_kernel)
 
 
 # ------------------------------------------------------------------------------------------ reading
@@ -277,15 +215,7 @@ def _from_bytes(text: bytes, source: str, empty_lines: str) -> Treebank:
     buf = np.frombuffer(text, dtype=np.uint8)
     err, pos, depth, n_words, root_unary, w_off, w_bounds, s_off, spans = parse_kernel(buf)
     if err != _OK:
-        start = text.rfind(b"\n", 0, pos) + 1
-        line = text.count(b"\n", 0, start) + 1
-        end = pos
-        while end < len(text) and text[end : end + 1] not in b" \t\r\n()":
-            end += 1
-        token = text[pos:end].decode("utf-8", "replace") if err == _WORD_OUTSIDE else text[
-            text.rfind(b"(", start, pos + 1) : pos + 1].decode("utf-8", "replace")
-        what = _ERROR_TEXT[int(err)].format(col=pos - start + 1, depth=int(depth), token=token)
-        raise TreeFormatError(f"{source}:{line}: {what}; {_EXPECTED}")
+        raise TreeFormatError(_describe(text, source, int(err), int(pos), int(depth)))
     if empty_lines == "error":
         empty = np.flatnonzero(n_words == 0)
         if empty.size:
@@ -295,6 +225,22 @@ def _from_bytes(text: bytes, source: str, empty_lines: str) -> Treebank:
                 "them as empty output lines)"
             )
     return Treebank(source, text, n_words, w_off, w_bounds.copy(), s_off, spans.copy(), root_unary)
+
+
+def _describe(text: bytes, source: str, err: int, pos: int, depth: int) -> str:
+    """``file:line: what; expected ...`` for a parse error at byte ``pos``."""
+    line_start = text.rfind(b"\n", 0, pos) + 1
+    line = text.count(b"\n", 0, line_start) + 1
+    token = ""
+    if err == _WORD_OUTSIDE:  # the word itself
+        end = pos
+        while end < len(text) and text[end] not in b" \t\r\n\x0b\x0c()":
+            end += 1
+        token = text[pos:end].decode("utf-8", "replace")
+    elif err == _EMPTY_NODE:  # from its '(' to its ')'
+        token = text[text.rfind(b"(", line_start, pos) : pos + 1].decode("utf-8", "replace")
+    what = _ERROR_TEXT[err].format(col=pos - line_start + 1, depth=depth, token=token)
+    return f"{source}:{line}: {what}; {_EXPECTED}"
 
 
 def read_trees(path: Union[str, os.PathLike], *, empty_lines: str = "error") -> Treebank:
@@ -349,55 +295,6 @@ def as_treebank(trees: TreeSource, *, source: str = "<trees>", empty_lines: str 
             f"{source}: got a single string; pass pathlib.Path(...) for a file or a list of tree strings"
         )
     return parse_trees(trees, source=source, empty_lines=empty_lines)
-
-
-# ------------------------------------------------------------------------------------------ writing
-def _check_label(label: str) -> bytes:
-    raw = label.encode("utf-8")
-    if not raw or any(ch in raw for ch in b" \t\r\n\x0b\x0c()"):
-        raise ValueError(f"label={label!r}: expected a non-empty label without spaces or parentheses")
-    return raw
-
-
-def words_treebank(words: Sequence[Sequence[str]], n_words: np.ndarray, source: str = "words") -> tuple:
-    """(text, word_bounds, word_offsets) for user-given token lists, checked against ``n_words``."""
-    if len(words) != len(n_words):
-        raise ValueError(f"{source}: {len(words)} token lists for {len(n_words)} trees; expected one per tree")
-    pieces = []
-    lengths = []
-    for b, toks in enumerate(words):
-        if isinstance(toks, str):
-            raise TypeError(f"{source}[{b}]: expected a list of tokens, got a str")
-        if len(toks) != n_words[b]:
-            raise ValueError(f"{source}[{b}] (line {b + 1}): {len(toks)} tokens but the trees have {n_words[b]} words")
-        for t in toks:
-            raw = t.encode("utf-8")
-            if not raw or any(ch in raw for ch in b" \t\r\n\x0b\x0c()"):
-                raise ValueError(f"{source}[{b}] (line {b + 1}): token {t!r} is empty or holds spaces/parentheses")
-            pieces.append(raw)
-            lengths.append(len(raw))
-    text = b"".join(pieces)
-    ends = np.cumsum(np.asarray(lengths, dtype=np.int64))
-    bounds = np.stack([ends - np.asarray(lengths, dtype=np.int64), ends], axis=1) if lengths else np.zeros((0, 2), np.int64)
-    offsets = np.concatenate([[0], np.cumsum(np.asarray(n_words, dtype=np.int64))]).astype(np.int64)
-    return text, bounds, offsets
-
-
-def format_trees(n_words, spans, span_offsets, word_text: bytes, word_bounds, word_offsets, label: str = "X") -> list[str]:
-    """Bracket strings for trees given as spans (preorder, laminar) over byte-range words."""
-    lab = np.frombuffer(_check_label(label), dtype=np.uint8)
-    if len(n_words) == 0:
-        return []
-    out = render_kernel(
-        np.ascontiguousarray(n_words, dtype=np.int64),
-        np.ascontiguousarray(spans, dtype=np.int64).reshape(-1, 2),
-        np.ascontiguousarray(span_offsets, dtype=np.int64),
-        np.frombuffer(word_text, dtype=np.uint8),
-        np.ascontiguousarray(word_bounds, dtype=np.int64).reshape(-1, 2),
-        np.ascontiguousarray(word_offsets, dtype=np.int64),
-        lab,
-    )
-    return out.tobytes().decode("utf-8").split("\n")
 
 
 def same_trees(a: Treebank, b: Treebank) -> np.ndarray:

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from nltk import Tree
 
 from ensemblekd.trees import TreeFormatError, parse_trees, read_trees, same_trees
-from ensemblekd.trees.io import format_trees
+from ensemblekd.trees.write import format_trees
 
 from .oracles import nltk_spans, random_tree, spans_to_string
 
