@@ -37,6 +37,11 @@ _LAZY = {
     "load_parser": "ensemblekd.distill",
     "fdistill_loss": "ensemblekd.distill",
     "token_divergence": "ensemblekd.distill",
+    "distill_mt": "ensemblekd.distill.mt",
+    "DistillMTConfig": "ensemblekd.distill.mt",
+    "SeqKDConfig": "ensemblekd.distill.seqkd",
+    "train_seqkd": "ensemblekd.distill.seqkd",
+    "decode_sharded": "ensemblekd.distill.shards",
 }
 
 __all__ = ["__version__", *_LAZY]

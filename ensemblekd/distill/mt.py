@@ -206,30 +206,40 @@ def _target_ids(tokenizer, texts: Sequence[str], tgt_code: str, eos: int) -> lis
 
 
 def _build_examples(adapter, tokenizer, src, tgt, sources, records, pivots, with_teacher):
-    """TrainExamples for one direction; empty source lines are skipped (returned count)."""
+    """TrainExamples for one direction; empty source lines are skipped (returned count).
+
+    Sources longer than the model accepts raise (translate() has already refused them); a target
+    whose re-tokenisation no longer fits the decoder's positions is cut, with a warning.
+    """
+    import warnings
+
     keep = [i for i, s in enumerate(sources) if s.strip()]
     skipped = len(sources) - len(keep)
     if not keep:
         return [], skipped
-    srcs = [sources[i] for i in keep]
-    enc = adapter.encode(srcs, src, tgt, max_length=adapter.max_source_length)
+    enc = adapter.encode([sources[i] for i in keep], src, tgt)
+    limit = adapter.max_source_length
+    for j, x in enumerate(enc):
+        if limit is not None and len(x) > limit:
+            raise ValueError(f"{src}-{tgt} source line {keep[j] + 1}: {len(x)} tokens, the model accepts {limit}")
     prompt = tuple(adapter.decoder_prompt(tgt))
     teacher_inputs = [[tuple(x)] for x in enc]
     if with_teacher:
         for p in pivots:
-            pivot_enc = adapter.encode([records[i]["pivots"][p] for i in keep], p, tgt,
-                                       max_length=adapter.max_source_length)
+            pivot_enc = adapter.encode([records[i]["pivots"][p] for i in keep], p, tgt, max_length=limit)
             for row, x in zip(teacher_inputs, pivot_enc):
                 row.append(tuple(x))
-    out = []
+    out, cut = [], 0
     max_target = adapter.max_target_positions
     for j, i in enumerate(keep):
-        targets = _target_ids(tokenizer, records[i]["targets"], tgt, adapter.eos_token_id)
-        for target in targets:
+        for target in _target_ids(tokenizer, records[i]["targets"], tgt, adapter.eos_token_id):
             if max_target is not None and len(prompt) + len(target) - 1 > max_target:
                 target = target[: max_target - len(prompt)] + (adapter.eos_token_id,)
+                cut += 1
             out.append(TrainExample(tuple(enc[j]), prompt, target,
                                     tuple(teacher_inputs[j]) if with_teacher else ()))
+    if cut:
+        warnings.warn(f"{src}-{tgt}: {cut} target(s) longer than the decoder's {max_target} positions were cut")
     return out, skipped
 
 
