@@ -134,7 +134,7 @@ class Average(Combiner):
             logprobs, w = logprobs[:, used], w[used]
         mixed = torch.einsum("bkzv,k->bzv", logprobs, w)
         out = mixed - torch.logsumexp(mixed, dim=-1, keepdim=True)
-        return torch.nan_to_num(out, nan=float("-inf"))
+        return torch.nan_to_num(out, nan=float("-inf"), neginf=float("-inf"))
 
     def __call__(self, logprobs, beam_scores, *, eos_token_id: EosSpec, beam_size: int, last_step=False):
         total = self.combine(logprobs) + beam_scores[:, :, None]
@@ -249,7 +249,12 @@ class EBBS(Combiner):
         onehot = torch.nn.functional.one_hot(comp, K).to(torch.bool)  # (M, K)
         prov = (same[:, :, :, None] & onehot[None, None]).any(dim=2)  # (B, M, K)
         if self.voting == "count":
-            count = torch.where(ok, (prov.float() * w).sum(dim=-1), -1.0)
+            # weighted count in float64, rounded so that equal sums of weights tie exactly
+            w64 = torch.ones(K, dtype=torch.float64) if self.weights is None else torch.tensor(self.weights,
+                                                                                             dtype=torch.float64)
+            w64 = (w64 / w64.sum()).to(prov.device)
+            count = torch.round((prov.double() * w64).sum(dim=-1) * 1e9)
+            count = torch.where(ok, count, -1.0)
             order = _lexsort_desc(count, score)
         else:
             order = torch.sort(score, dim=-1, descending=True, stable=True).indices

@@ -53,7 +53,8 @@ def normalize_logits(logits: torch.Tensor, disallowed: Optional[torch.Tensor] = 
     row_max = logits.amax(dim=-1)
     bad = ~torch.isfinite(row_max)  # NaN in the row, +inf, or nothing finite
     if bool(bad.any()):
-        rows = torch.nan_to_num(logits[bad], nan=float("-inf"), posinf=torch.finfo(torch.float32).max)
+        rows = torch.nan_to_num(logits[bad], nan=float("-inf"), posinf=torch.finfo(torch.float32).max,
+                                neginf=float("-inf"))
         logits[bad] = rows
         out = torch.log_softmax(logits, dim=-1)
         empty = ~(logits.amax(dim=-1) > float("-inf"))
