@@ -30,6 +30,13 @@ _LAZY = {
     # decoding
     "translate": "ensemblekd.decoding",
     "beam_search": "ensemblekd.decoding",
+    "Hypothesis": "ensemblekd.decoding",
+    "Seq2SeqScorer": "ensemblekd.decoding",
+    "CausalLMScorer": "ensemblekd.decoding",
+    "Single": "ensemblekd.decoding",
+    "Average": "ensemblekd.decoding",
+    "Vote": "ensemblekd.decoding",
+    "EBBS": "ensemblekd.decoding",
     # metrics
     "utility_matrix": "ensemblekd.metrics",
     # distill
