@@ -371,7 +371,16 @@ def train_seqkd(model, examples: Sequence[TrainExample], out_dir: str | os.PathL
     result.steps, result.epochs_started = step, epoch
     model.eval()
     if save_final:
-        model.save_pretrained(out_dir)
+        from transformers.utils import logging as hf_logging
+
+        bars = hf_logging.is_progress_bar_enabled()
+        if quiet:
+            hf_logging.disable_progress_bar()
+        try:
+            model.save_pretrained(out_dir)
+        finally:
+            if bars:
+                hf_logging.enable_progress_bar()
         if tokenizer is not None:
             tokenizer.save_pretrained(out_dir)
     return result
