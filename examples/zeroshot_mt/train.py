@@ -345,7 +345,7 @@ def main(argv=None) -> dict:
     if args.export_to is not None and state["best"] is not None:
         from export import export
 
-        export(out, args.export_to, snapshot=Path(state["best"]["snapshot"]))
+        export(out, args.export_to, snapshot=Path(state["best"]["snapshot"]), data=args.data, threads=torch.get_num_threads())
         log(f"exported {state['best']['snapshot']} to {args.export_to}")
     return state
 

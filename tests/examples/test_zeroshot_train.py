@@ -52,7 +52,7 @@ def data(tmp_path_factory):
 def _args(data, out, tok, steps):
     return ["--data", str(data), "--out", str(out), "--tokenizer", str(tok), "--d-model", "32", "--ffn", "64",
             "--layers", "1", "--heads", "2", "--max-tokens", "400", "--warmup", "2", "--eval-minutes", "0",
-            "--eval-lines", "0", "--max-steps", str(steps), "--quiet", "--vocab-size", "120"]
+            "--eval-lines", "0", "--max-steps", str(steps), "--quiet", "--vocab-size", "120", "--threads", "1"]
 
 
 def _weights(out):
