@@ -1,5 +1,112 @@
-"""placeholder: filled in by the decoding work."""
+"""``ensemblekd translate``: lines in (stdin or -i), one translation per line out (stdout or -o), in order.
+
+Example::
+
+    ensemblekd translate --model models/m30k-zeroshot --src de --tgt fr --pivots en cs --method ebbs \\
+        --beam 5 < test.de > test.fr
+
+The handler parses the arguments and makes one :func:`ensemblekd.decoding.translate` call; progress goes to
+stderr (``--quiet`` turns it off).  Lines are split on ``\\n`` only (a trailing ``\\r`` is dropped), so the
+output has exactly as many lines as the input; a newline inside a translation is written as a space.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .api import METHODS
 
 
-def register(sub):
-    """Register the `decoding` sub-commands."""
+def register(sub) -> None:
+    """Register the ``translate`` sub-command."""
+    p = sub.add_parser("translate", help="translate lines with a multilingual model (direct, pivot, ensembles)",
+                       description=__doc__.splitlines()[0])
+    p.add_argument("--model", required=True, metavar="PATH", help="model directory (Hugging Face format)")
+    p.add_argument("--tokenizer", metavar="PATH", help="tokenizer directory (default: --model)")
+    p.add_argument("--src", required=True, help="source language code")
+    p.add_argument("--tgt", required=True, help="target language code")
+    p.add_argument("--pivots", nargs="*", default=[], metavar="LANG", help="pivot language codes")
+    p.add_argument("--method", default="ebbs", choices=METHODS, help="decoding method (default: ebbs)")
+    p.add_argument("--beam", type=int, default=5, help="beam size (default: 5)")
+    p.add_argument("--max-new-tokens", type=int, default=None, help="most generated tokens per line")
+    p.add_argument("--length-penalty", type=float, default=1.0, help="length penalty alpha (default: 1.0)")
+    p.add_argument("--batch-size", type=int, default=16, help="sentences per batch (default: 16)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cpu)")
+    p.add_argument("--weights", type=float, nargs="+", default=None, help="one weight per component")
+    p.add_argument("--voting", default="sum", choices=("sum", "max", "count"), help="EBBS voting rule")
+    p.add_argument("--mean", default="arithmetic", choices=("arithmetic", "geometric"), help="averaging mean")
+    p.add_argument("--pivot-nbest", type=int, default=1, help="m-best pivot translations as m components")
+    p.add_argument("--mbr-nbest", type=int, default=1, help="MBR candidates per component")
+    p.add_argument("--mbr-metric", default="bleu", choices=("bleu", "chrf"), help="MBR utility")
+    p.add_argument("--prompt", action="append", default=None, metavar="TEMPLATE",
+                   help="decoder-only models: a prompt template with {src} {tgt} {text} (repeat for an ensemble)")
+    p.add_argument("--truncate", action="store_true", help="cut over-long lines (with a warning) instead of failing")
+    p.add_argument("--restrict-vocab", action="store_true",
+                   help="restrict outputs to the target language's vocabulary (ensemblekd_target_vocab.json)")
+    p.add_argument("-i", "--input", metavar="IN", help="input file (default: stdin)")
+    p.add_argument("-o", "--output", metavar="OUT", help="output file (default: stdout)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run)
+
+
+def read_lines(path) -> list[str]:
+    """UTF-8 lines of ``path`` (``None`` or ``-``: stdin), split on ``\\n`` only."""
+    if path in (None, "-"):
+        data = sys.stdin.buffer.read()
+    else:
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(f"--input {path}: no such file")
+        data = p.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ValueError(f"{path or 'stdin'} line {line}: not valid UTF-8 ({exc.reason})") from None
+    if not text:
+        return []
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [s[:-1] if s.endswith("\r") else s for s in lines]
+
+
+def load(model_path: str, tokenizer_path=None, device=None):
+    """Tokenizer and model (seq2seq or causal LM, from the config) of a local directory, in eval mode."""
+    path = Path(model_path)
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"--model {model_path}: no config.json there (expected a Hugging Face model "
+                                "directory saved with save_pretrained)")
+    import torch
+
+    if device is not None and torch.device(device).type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {device}: no CUDA GPU is available (torch.cuda.is_available() is False); "
+                         "use --device cpu")
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+
+    config = AutoConfig.from_pretrained(path)
+    auto = AutoModelForSeq2SeqLM if getattr(config, "is_encoder_decoder", False) else AutoModelForCausalLM
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_path or path)
+    model = auto.from_pretrained(path).eval()
+    return model, tokenizer
+
+
+def _run(args) -> int:
+    from .api import translate
+
+    sources = read_lines(args.input)
+    model, tokenizer = load(args.model, args.tokenizer, args.device)
+    results = translate(
+        model, tokenizer, sources, src_lang=args.src, tgt_lang=args.tgt, pivots=tuple(args.pivots),
+        method=args.method, beam_size=args.beam, max_new_tokens=args.max_new_tokens,
+        length_penalty=args.length_penalty, batch_size=args.batch_size, device=args.device, weights=args.weights,
+        voting=args.voting, mean=args.mean, pivot_nbest=args.pivot_nbest, mbr_nbest=args.mbr_nbest,
+        mbr_metric=args.mbr_metric, truncate=args.truncate, restrict_vocab=args.restrict_vocab,
+        prompts=args.prompt, progress=not args.quiet)
+    text = "".join(r.text.replace("\r", " ").replace("\n", " ") + "\n" for r in results)
+    if args.output in (None, "-"):
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        Path(args.output).write_text(text, encoding="utf-8")
+    return 0

@@ -123,7 +123,8 @@ class LanguageAdapter:
     def encode(self, texts: Sequence[str], src: str, tgt: str, *, max_length: Optional[int] = None,
                template: Optional[str] = None) -> list[list[int]]:
         """Encoder input ids (decoder-only: prompt ids) of each text; truncated to ``max_length`` if given."""
-        return self._encode(list(texts), src, tgt, max_length)
+        texts = list(texts)
+        return self._encode(texts, src, tgt, max_length) if texts else []
 
     def _encode(self, texts, src, tgt, max_length):  # pragma: no cover - abstract
         raise NotImplementedError

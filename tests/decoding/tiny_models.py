@@ -12,7 +12,8 @@
   language tokens, config attributes ``ensemblekd_language_scheme`` = target_token_in_source / _decoder.
 
 Weights are drawn with a large init scale so that next-token distributions are peaked (few near-ties, which
-makes token-exact comparisons with ``model.generate`` meaningful).  Everything is built in a few seconds in
+makes token-exact comparisons with ``model.generate`` meaningful), and a forward hook on the output layer makes
+EOS compete so that hypotheses end at various lengths (``_eos_hook``; not saved by ``save_pretrained``).  Everything is built in a few seconds in
 total and cached for the test session.
 """
 from __future__ import annotations
@@ -259,7 +260,7 @@ def _build_t5() -> Tiny:
     tokenizer = T5Tokenizer(vocab=_spm_pieces(_spm("t5")), extra_ids=0)
     _seed()
     config = T5Config(vocab_size=_vocab_size(tokenizer), d_model=16, d_kv=8, d_ff=32, num_layers=1, num_decoder_layers=1,
-                      num_heads=2, dropout_rate=0.0, initializer_factor=30.0, pad_token_id=0, eos_token_id=1,
+                      num_heads=2, dropout_rate=0.0, initializer_factor=2.0, pad_token_id=0, eos_token_id=1,
                       decoder_start_token_id=0, n_positions=MAX_POSITIONS)
     return Tiny("t5", T5ForConditionalGeneration(config).eval(), tokenizer, CODES["t5"])
 
@@ -270,7 +271,7 @@ def _build_gpt2() -> Tiny:
     vocab, merges = _bpe_vocab_merges(_bpe(["<|endoftext|>"], vocab_size=300, byte_level=True))
     tokenizer = GPT2Tokenizer(vocab=vocab, merges=merges)
     _seed()
-    config = GPT2Config(vocab_size=_vocab_size(tokenizer), n_positions=MAX_POSITIONS, n_embd=16, n_layer=1, n_head=2,
+    config = GPT2Config(vocab_size=_vocab_size(tokenizer), n_positions=2 * MAX_POSITIONS, n_embd=16, n_layer=1, n_head=2,
                         bos_token_id=0, eos_token_id=0, initializer_range=0.6, resid_pdrop=0.0, embd_pdrop=0.0,
                         attn_pdrop=0.0)
     return Tiny("gpt2", GPT2LMHeadModel(config).eval(), tokenizer, CODES["gpt2"])
@@ -301,7 +302,35 @@ _BUILDERS = {
 }
 
 
+# (a, c) of the EOS hook per family (tuned so that hypotheses finish at lengths ~0..12 with max_new_tokens=12)
+_EOS_SHAPE = {"marian": (2.0, 1.0), "mbart50": (2.0, 2.0), "gpt2": (2.0, 2.0)}
+
+
+def _eos_hook(model, a: float, c: float):
+    """Make EOS compete: its logit becomes ``max(logits) + a * tanh(z) - c`` with z its standardised random-init
+    logit, so p(EOS) varies with the state.  Random-init models otherwise never end a hypothesis, and the length
+    penalty / early-stopping rules would go untested.  Both ``generate`` and our scorers see the hook."""
+    eos = model.config.eos_token_id
+
+    def hook(module, inputs, logits):
+        logits = logits.clone()
+        z = logits[..., eos] / logits.std(-1)
+        logits[..., eos] = logits.max(-1).values + a * z.tanh() - c
+        return logits
+
+    return model.get_output_embeddings().register_forward_hook(hook)
+
+
 @functools.lru_cache(maxsize=None)
 def tiny(family: str) -> Tiny:
-    """The cached tiny model + tokenizer of ``family`` (one of ``FAMILIES``)."""
-    return _BUILDERS[family]()
+    """The cached tiny model + tokenizer of ``family`` (one of ``FAMILIES``).
+
+    Also makes torch single-threaded: tiny models gain nothing from threads, and on a shared machine
+    spinning worker threads cost ~20x the CPU time.
+    """
+    import torch
+
+    torch.set_num_threads(1)
+    t = _BUILDERS[family]()
+    _eos_hook(t.model, *_EOS_SHAPE.get(family, (2.0, 2.5)))
+    return t

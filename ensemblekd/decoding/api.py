@@ -1,0 +1,404 @@
+"""``translate``: one call from source lines to translations, for every decoding method.
+
+Methods (components: the direct path plus one per pivot language, see :mod:`.components`):
+
+* ``"direct"``  plain beam search of the direct path (token-identical to ``model.generate(num_beams=Z,
+  length_penalty=a, early_stopping=True, max_new_tokens=T)`` with the family's forced target token);
+* ``"pivot"``   plain beam search through one pivot language (``pivots`` has length 1): src -> l -> tgt;
+* ``"average"`` beam search on the (weighted) mean of the components' distributions;
+* ``"vote"``    greedy; each component votes for its argmax token;
+* ``"mbr"``     each component's beam-search 1-best (``mbr_nbest``-best) are candidates; the one with the
+  highest summed sentence-BLEU (or chrF) against the others wins (:func:`.mbr.mbr_select`);
+* ``"ebbs"``    bi-level beam search (Wen et al., AAAI 2025), :class:`.combiners.EBBS`.
+
+All user input is validated before any model work (:func:`_validate`).  Empty (or blank) source lines give
+empty translations without a model call; the output list is aligned with the input.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Optional, Sequence
+
+from .components import build_components, check_pivots, component_inputs, make_scorer, pivot_translations
+from .languages import get_adapter
+
+__all__ = ["METHODS", "Translation", "ComponentOutput", "TranslateError", "translate"]
+
+METHODS = ("direct", "pivot", "average", "vote", "mbr", "ebbs")
+DEFAULT_MAX_NEW_TOKENS = 256
+
+
+class TranslateError(ValueError):
+    """Bad arguments or inputs to :func:`translate` (raised before any model work)."""
+
+
+@dataclass(frozen=True)
+class ComponentOutput:
+    """What one component read (``input``: the source or its pivot translation) and, for ``"mbr"``, its own
+    beam-search outputs (``candidates``)."""
+
+    name: str
+    input: str
+    candidates: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Translation:
+    """One translation.
+
+    text: the decoded output ("" for an empty source line).
+    token_ids: generated ids, decoder prompt (forced language token) and final EOS excluded.
+    score: the search's ranking score, ``logprob / length ** length_penalty`` (0.0 for empty lines).
+    nbest: with ``num_return > 1``, the best ``num_return`` (this one first).
+    provenance: with ``return_provenance=True`` (search methods): per token, the components whose lower
+        beam (EBBS) / vote (vote) had it.
+    components: with ``return_provenance=True``: per component its input and (``"mbr"``) candidates.
+    """
+
+    text: str
+    token_ids: tuple[int, ...]
+    score: float
+    nbest: tuple["Translation", ...] = ()
+    provenance: Optional[tuple[tuple[int, ...], ...]] = None
+    components: tuple[ComponentOutput, ...] = field(default=())
+
+
+def _int(name, value, low=1):
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise TranslateError(f"{name}={value!r}: expected an int >= {low}")
+    return value
+
+
+def _validate(adapter, sources, *, src, tgt, pivots, method, beam_size, num_return, pivot_nbest, mbr_nbest,
+              batch_size, length_penalty, voting, mean, weights, prompts, metric, direct=True):
+    if method not in METHODS:
+        raise TranslateError(f"method={method!r}: expected one of {METHODS}")
+    if isinstance(sources, (str, bytes)) or not isinstance(sources, Sequence):
+        raise TranslateError(f"sources: expected a list of strings, got {type(sources).__name__}")
+    for i, s in enumerate(sources):
+        if not isinstance(s, str):
+            raise TranslateError(f"sources line {i + 1}: expected a string, got {type(s).__name__}")
+    _int("beam_size", beam_size)
+    _int("batch_size", batch_size)
+    _int("num_return", num_return)
+    _int("pivot_nbest", pivot_nbest)
+    _int("mbr_nbest", mbr_nbest)
+    if num_return > beam_size:
+        raise TranslateError(f"num_return={num_return} must be <= beam_size={beam_size}")
+    if pivot_nbest > beam_size:
+        raise TranslateError(f"pivot_nbest={pivot_nbest} must be <= beam_size={beam_size}")
+    if mbr_nbest > beam_size:
+        raise TranslateError(f"mbr_nbest={mbr_nbest} must be <= beam_size={beam_size}")
+    if method == "vote" and num_return != 1:
+        raise TranslateError("method='vote' is greedy and returns one translation: num_return must be 1")
+    if not isinstance(length_penalty, (int, float)) or not math.isfinite(length_penalty):
+        raise TranslateError(f"length_penalty={length_penalty!r}: expected a finite number")
+    if voting not in ("sum", "max", "count"):
+        raise TranslateError(f"voting={voting!r}: expected 'sum', 'max' or 'count'")
+    if mean not in ("arithmetic", "geometric"):
+        raise TranslateError(f"mean={mean!r}: expected 'arithmetic' or 'geometric'")
+    if metric not in ("bleu", "chrf"):
+        raise TranslateError(f"mbr_metric={metric!r}: expected 'bleu' or 'chrf'")
+
+    adapter.check_source(src, "src_lang")
+    adapter.check(tgt, "tgt_lang")
+    pivots = check_pivots(pivots, src, tgt)
+    for i, p in enumerate(pivots):
+        adapter.check(p, f"pivots[{i}]")
+        adapter.check_source(p, f"pivots[{i}]")
+    if src == tgt:
+        raise TranslateError(f"src_lang and tgt_lang are both {src!r}")
+    if method == "direct" and pivots:
+        raise TranslateError(f"method='direct' uses no pivots, got pivots={pivots}")
+    if method == "pivot" and len(pivots) != 1:
+        raise TranslateError(f"method='pivot' translates through exactly one language: pivots must have length 1, "
+                             f"got {pivots}")
+    if prompts is not None:
+        if not adapter.decoder_only:
+            raise TranslateError("prompts= is for decoder-only language models; this is a "
+                                 f"{adapter.family} encoder-decoder model")
+        if isinstance(prompts, str):
+            prompts = [prompts]
+        for p in prompts:
+            adapter.check_template(p)
+    if method in ("direct", "pivot") and (weights is not None or (prompts is not None and len(prompts) > 1)):
+        raise TranslateError(f"method={method!r} decodes one path: weights / several prompts need an ensemble "
+                             "method (average, vote, mbr, ebbs)")
+    if method == "direct":
+        comps = build_components((), templates=prompts)[:1]
+    elif method == "pivot":
+        comps = build_components(pivots, direct=False, templates=prompts)
+    else:
+        comps = build_components(pivots, direct=direct, pivot_nbest=pivot_nbest, weights=weights,
+                                 templates=prompts)
+    return pivots, comps, prompts
+
+
+def _source_rows(adapter, sources, idx, src, langs, templates, truncate):
+    """Encode the non-empty sources for each target language needed; long lines: error or truncate."""
+    limit = adapter.max_source_length
+    rows = {}
+    long_lines = set()
+    for lang in langs:
+        for tpl in templates:
+            enc = adapter.encode([sources[i] for i in idx], src, lang, template=tpl)
+            for j, r in enumerate(enc):
+                if limit is not None and len(r) > limit:
+                    if not truncate:
+                        raise TranslateError(
+                            f"sources line {idx[j] + 1}: {len(r)} tokens, longer than the model's maximum of "
+                            f"{limit} positions (pass truncate=True to cut such lines, with a warning)")
+                    long_lines.add(idx[j])
+                    enc[j] = adapter.encode([sources[idx[j]]], src, lang, template=tpl, max_length=limit)[0]
+            rows[(lang, tpl)] = enc
+    if long_lines:
+        shown = ", ".join(str(i + 1) for i in sorted(long_lines)[:10])
+        warnings.warn(f"truncated {len(long_lines)} source line(s) longer than {limit} tokens (lines {shown}"
+                      f"{', ...' if len(long_lines) > 10 else ''})", stacklevel=3)
+    return rows
+
+
+def _max_new_tokens(adapter, requested, langs, rows):
+    """max_new_tokens in HF semantics (forced prompt tokens count), checked against the model's positions."""
+    limit = adapter.max_target_positions
+    if adapter.decoder_only:
+        longest = max((len(r) for enc in rows.values() for r in enc), default=0)
+        used, what = longest, "the longest prompt"
+    else:
+        used, what = max(len(adapter.decoder_prompt(lang)) for lang in langs) - 1, "the forced prompt"
+    if requested is None:
+        value = DEFAULT_MAX_NEW_TOKENS if limit is None else min(DEFAULT_MAX_NEW_TOKENS, limit - used)
+        if value < 1:
+            raise TranslateError(f"no room to generate: {what} uses {used} of the model's {limit} positions")
+        return value
+    _int("max_new_tokens", requested)
+    if limit is not None and requested + used > limit:
+        raise TranslateError(f"max_new_tokens={requested} plus {what} ({used} tokens) exceeds the model's "
+                             f"maximum of {limit} positions")
+    if not adapter.decoder_only and requested <= max(adapter.length_offset(lang) for lang in langs):
+        raise TranslateError(f"max_new_tokens={requested} leaves no room after the forced target-language token")
+    return requested
+
+
+def _allowed_tokens(model, adapter, restrict_vocab, device):
+    """language -> BoolTensor[V] (or None): the output vocabulary of each language, plus single-token
+    ``bad_words_ids`` of the generation config removed (e.g. Marian's pad)."""
+    import torch
+
+    V = model.get_output_embeddings().weight.shape[0] if model.get_output_embeddings() is not None \
+        else model.config.vocab_size
+    gen = getattr(model, "generation_config", None)
+    banned = [w[0] for w in (getattr(gen, "bad_words_ids", None) or []) if len(w) == 1]
+    table = None
+    if restrict_vocab:
+        path = Path(str(getattr(model, "name_or_path", "") or "")) / "ensemblekd_target_vocab.json"
+        if not path.is_file():
+            raise TranslateError(f"restrict_vocab=True but {path} does not exist (expected "
+                                 "{\"<lang>\": [token ids], ...} next to config.json)")
+        table = json.loads(path.read_text(encoding="utf-8"))
+
+    def mask(lang):
+        if table is None and not banned:
+            return None
+        allowed = torch.ones(V, dtype=torch.bool)
+        if table is not None:
+            if lang not in table:
+                raise TranslateError(f"restrict_vocab: {path} has no vocabulary for {lang!r} "
+                                     f"(it has {sorted(table)})")
+            allowed[:] = False
+            allowed[torch.as_tensor(table[lang], dtype=torch.long)] = True
+            allowed[adapter.eos_token_id] = True
+        if banned:
+            allowed[torch.as_tensor(banned, dtype=torch.long)] = False
+        return allowed.to(device)
+
+    return mask
+
+
+def _resolve_device(model, device):
+    import torch
+
+    if device is None:
+        return next(model.parameters()).device
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise TranslateError(f"device={device!r} but no CUDA GPU is available (torch.cuda.is_available() is "
+                             "False); use device='cpu'")
+    return dev
+
+
+def _combiner(method, comps, voting, mean):
+    from .combiners import EBBS, Average, Single, Vote
+
+    weights = [c.weight for c in comps]
+    if method in ("direct", "pivot"):
+        return Single()
+    if method == "average":
+        return Average(weights=weights, mean=mean)
+    if method == "vote":
+        return Vote(weights=weights)
+    return EBBS(weights=weights, voting=voting)
+
+
+def translate(model, tokenizer, sources: Sequence[str], *, src_lang: str, tgt_lang: str,
+              pivots: Sequence[str] = (), method: str = "ebbs", beam_size: int = 5,
+              max_new_tokens: Optional[int] = None, length_penalty: float = 1.0, batch_size: int = 16,
+              device=None, weights: Optional[Sequence[float]] = None, voting: str = "sum",
+              mean: str = "arithmetic", pivot_nbest: int = 1, mbr_nbest: int = 1, mbr_metric: str = "bleu",
+              num_return: int = 1, return_provenance: bool = False, truncate: bool = False,
+              restrict_vocab: bool = False, prompts: Optional[Sequence[str]] = None,
+              language_names: Optional[Mapping[str, str]] = None, direct: bool = True, adapter=None,
+              progress: bool = True) -> list:
+    """Translate ``sources`` (one string per line) from ``src_lang`` into ``tgt_lang``.
+
+    Args (beyond the obvious):
+        pivots: pivot languages; each adds a component (``pivot_nbest`` components with its m-best).
+        method: one of ``METHODS`` (module docstring).
+        max_new_tokens: most generated tokens, forced target-language tokens included (as in
+            ``model.generate``); default ``min(256, what the model's positions allow)``.
+        weights: one per component (direct first, then each pivot's ranks); default 1.
+        voting: EBBS upper-level rule "sum" | "max" | "count";  mean: averaging "arithmetic" | "geometric".
+        mbr_nbest, mbr_metric: candidates per component and utility ("bleu" | "chrf") of ``"mbr"``.
+        num_return: n-best returned in ``Translation.nbest`` (search methods; ``"mbr"``: ranked by utility).
+        truncate: cut sources longer than the model's positions (warning) instead of raising.
+        restrict_vocab: restrict outputs to ``<model dir>/ensemblekd_target_vocab.json``'s language vocabulary.
+        prompts: decoder-only models: prompt templates (``{src}``, ``{tgt}``, ``{text}``); one component each.
+        language_names: code -> name for T5 prefixes / prompts;  adapter: a :class:`LanguageAdapter` to use.
+        direct: include the direct path as a component of the ensemble methods (``False``: pivots only).
+        device: None (the model's device), "cpu", "cuda", ...; the model is moved there.
+        progress: tqdm bar over sentences on stderr.
+
+    Returns one :class:`Translation` per source line, in order.
+    """
+    adapter = adapter if adapter is not None else get_adapter(model, tokenizer, names=language_names)
+    pivots, comps, prompts = _validate(
+        adapter, sources, src=src_lang, tgt=tgt_lang, pivots=pivots, method=method, beam_size=beam_size,
+        num_return=num_return, pivot_nbest=pivot_nbest, mbr_nbest=mbr_nbest, batch_size=batch_size,
+        length_penalty=length_penalty, voting=voting, mean=mean, weights=weights, prompts=prompts,
+        metric=mbr_metric, direct=direct)
+    idx = [i for i, s in enumerate(sources) if s.strip()]
+    templates = sorted({c.template for c in comps if c.pivot is None}, key=str) if adapter.decoder_only else [None]
+    pivot_template = comps[-1].template if pivots else None
+    langs = (tgt_lang, *pivots)
+    rows = _source_rows(adapter, sources, idx, src_lang, [tgt_lang], templates, truncate)
+    rows.update(_source_rows(adapter, sources, idx, src_lang, pivots, [pivot_template], truncate))
+    T = _max_new_tokens(adapter, max_new_tokens, langs, rows)
+    dev = _resolve_device(model, device)
+    mask = _allowed_tokens(model, adapter, restrict_vocab, dev)
+    if device is not None:
+        model.to(dev)
+    model.eval()
+
+    from tqdm.auto import tqdm
+
+    out: list = [Translation("", (), 0.0)] * len(sources)
+    opts = dict(beam_size=beam_size, max_new_tokens=T, length_penalty=length_penalty, num_return=num_return,
+                return_provenance=return_provenance, voting=voting, mean=mean, mbr_nbest=mbr_nbest,
+                metric=mbr_metric, pivot_nbest=pivot_nbest, pivot_template=pivot_template)
+    with tqdm(total=len(sources), desc=f"translate ({method})", unit="sent", disable=not progress,
+              file=sys.stderr) as bar:
+        bar.update(len(sources) - len(idx))
+        for start in range(0, len(idx), batch_size):
+            chunk = idx[start:start + batch_size]
+            sel = slice(start, start + len(chunk))
+            direct = {tpl: rows[(tgt_lang, tpl)][sel] for tpl in templates}
+            pivot_rows = {p: rows[(p, pivot_template)][sel] for p in pivots}
+            results = _translate_batch(model, adapter, [sources[i] for i in chunk], src_lang, tgt_lang, pivots,
+                                       comps, method, mask, direct, pivot_rows, **opts)
+            for i, r in zip(chunk, results):
+                out[i] = r
+            bar.update(len(chunk))
+    return out
+
+
+def _translate_batch(model, adapter, sources, src, tgt, pivots, comps, method, mask, direct_rows, pivot_rows,
+                     *, beam_size, max_new_tokens, length_penalty, num_return, return_provenance, voting, mean,
+                     mbr_nbest, metric, pivot_nbest, pivot_template):
+    from .search import beam_search
+
+    pivot_texts = {}
+    if pivots:
+        pivot_texts = pivot_translations(
+            model, adapter, sources, src, pivots, beam_size=beam_size, nbest=pivot_nbest,
+            max_new_tokens=max_new_tokens - max(adapter.length_offset(p) for p in pivots),
+            length_penalty=length_penalty, template=pivot_template, allowed_tokens=mask, source_rows=pivot_rows)
+    rows, inputs = component_inputs(adapter, comps, sources, src, tgt, pivot_texts, direct_rows=direct_rows)
+    K = len(comps)
+    offset = adapter.length_offset(tgt)
+    search = dict(max_new_tokens=max_new_tokens - offset, eos_token_id=adapter.eos_token_id,
+                  length_penalty=length_penalty, length_offset=offset, early_stopping=True)
+
+    if method == "mbr":
+        return _mbr(model, adapter, rows, inputs, comps, tgt, mask, beam_size, mbr_nbest, metric, num_return,
+                    return_provenance, search)
+    beam = 1 if method == "vote" else beam_size
+    scorer = make_scorer(model, adapter, rows, tgt, K, mask(tgt))
+    hyps = beam_search(scorer, _combiner(method, comps, voting, mean), beam_size=beam, num_return=num_return,
+                       return_provenance=return_provenance, **search)
+    results = []
+    for b, sent in enumerate(hyps):
+        nbest = tuple(_result(adapter, h, return_provenance) for h in sent)
+        best = nbest[0] if nbest else Translation("", (), float("-inf"))
+        extra = dict(nbest=nbest if num_return > 1 else ())
+        if return_provenance:
+            extra["components"] = tuple(ComponentOutput(c.name, inputs[b][k]) for k, c in enumerate(comps))
+        results.append(_replace(best, **extra))
+    return results
+
+
+def _mbr(model, adapter, rows, inputs, comps, tgt, mask, beam_size, nbest, metric, num_return, want, search):
+    """Each component decodes alone (the B*K rows as B*K sentences, one beam search); MBR picks per sentence.
+
+    Candidates are in component order (then rank); a candidate votes with its component's weight.
+    """
+    from .combiners import Single
+    from .mbr import expected_utilities, mbr_select
+    from .search import beam_search
+
+    K = len(comps)
+    scorer = make_scorer(model, adapter, rows, tgt, 1, mask(tgt))
+    hyps = beam_search(scorer, Single(), beam_size=beam_size, num_return=nbest, **search)
+    weighted = any(c.weight != 1.0 for c in comps)
+    results = []
+    for b in range(len(rows) // K):
+        cands, cw = [], []
+        for k in range(K):
+            for h in hyps[b * K + k]:
+                cands.append(_result(adapter, h, False))
+                cw.append(comps[k].weight)
+        texts = [c.text for c in cands]
+        w = cw if weighted else None
+        first = mbr_select(texts, metric, weights=w)
+        order = [first]
+        if num_return > 1:
+            gain = expected_utilities(texts, metric, weights=w)
+            order += sorted((i for i in range(len(texts)) if i != first), key=lambda i: (-gain[i], i))
+        order = order[:num_return]
+        extra = dict(nbest=tuple(cands[i] for i in order) if num_return > 1 else ())
+        if want:
+            per = [[] for _ in comps]
+            for k in range(K):
+                per[k] = tuple(_result(adapter, h, False).text for h in hyps[b * K + k])
+            extra["components"] = tuple(ComponentOutput(c.name, inputs[b][k], per[k]) for k, c in enumerate(comps))
+        results.append(_replace(cands[first], **extra))
+    return results
+
+
+def _result(adapter, h, want_prov):
+    tokens = list(h.tokens)
+    prov = h.provenance if want_prov else None
+    if tokens and tokens[-1] == adapter.eos_token_id:
+        tokens = tokens[:-1]
+        prov = prov[:-1] if prov is not None else None
+    return Translation(adapter.decode(tokens), tuple(tokens), float(h.score), provenance=prov)
+
+
+def _replace(t: Translation, **changes) -> Translation:
+    from dataclasses import replace
+
+    return replace(t, **changes)

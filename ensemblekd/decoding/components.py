@@ -1,0 +1,184 @@
+"""Ensemble components: which input each translation path reads, and building those inputs in-run.
+
+A component k scores next tokens ``log p_k(y | prefix, x_k)`` for the target language:
+
+* direct: ``x_k`` = the source sentence;
+* pivot through language ``l``: ``x_k`` = the model's own beam-search translation of the source into ``l``,
+  produced in the same run, batched over sentences (:func:`pivot_translations`); with ``pivot_nbest = m``
+  the m best pivot translations give m components (rank 0 = 1-best);
+* decoder-only language models: each prompt template is a component (prompt ensembles); pivots use the
+  first template.
+
+Every component has a weight ``w_k >= 0`` (default 1) used by the combiners.  Rows of a scorer batch are
+sentence-major: row ``b * K + k`` is sentence b, component k (see :mod:`ensemblekd.decoding.scorers`).
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+__all__ = ["Component", "ComponentError", "build_components", "check_pivots", "component_inputs",
+           "pivot_translations", "make_scorer"]
+
+
+class ComponentError(ValueError):
+    """Bad component specification (pivots, weights, templates)."""
+
+
+@dataclass(frozen=True)
+class Component:
+    """One translation path.  ``pivot=None`` is the direct path; ``rank`` picks the pivot n-best entry;
+    ``template`` is the prompt of a decoder-only model (``None``: the adapter's default)."""
+
+    pivot: Optional[str] = None
+    rank: int = 0
+    weight: float = 1.0
+    template: Optional[str] = None
+
+    def __post_init__(self):
+        if not isinstance(self.rank, int) or self.rank < 0:
+            raise ComponentError(f"Component.rank={self.rank!r}: expected an int >= 0")
+        if not isinstance(self.weight, (int, float)) or not math.isfinite(self.weight) or self.weight < 0:
+            raise ComponentError(f"Component.weight={self.weight!r}: expected a finite number >= 0")
+
+    @property
+    def name(self) -> str:
+        if self.pivot is None:
+            return "direct" if self.template is None else f"prompt:{self.template!r}"
+        return f"pivot:{self.pivot}" + (f"#{self.rank + 1}" if self.rank else "")
+
+
+def check_pivots(pivots: Sequence[str], src: str, tgt: str) -> tuple[str, ...]:
+    """Pivots as a tuple; a pivot equal to ``src`` or ``tgt`` or given twice is an error."""
+    if isinstance(pivots, str):
+        raise ComponentError(f"pivots={pivots!r}: expected a sequence of language codes, e.g. ({pivots!r},)")
+    pivots = tuple(pivots)
+    seen = set()
+    for i, p in enumerate(pivots):
+        if p == src:
+            raise ComponentError(f"pivots[{i}]={p!r} equals the source language src_lang={src!r}")
+        if p == tgt:
+            raise ComponentError(f"pivots[{i}]={p!r} equals the target language tgt_lang={tgt!r}")
+        if p in seen:
+            raise ComponentError(f"pivots[{i}]={p!r} is repeated; each pivot language may appear once")
+        seen.add(p)
+    return pivots
+
+
+def build_components(pivots: Sequence[str] = (), *, direct: bool = True, pivot_nbest: int = 1,
+                     weights: Optional[Sequence[float]] = None,
+                     templates: Optional[Sequence[str]] = None) -> list[Component]:
+    """The component list: the direct path (one per template for decoder-only models) then, for each pivot,
+    ``pivot_nbest`` components (rank 0..m-1).  ``weights`` (one per component, in this order) default to 1."""
+    if not isinstance(pivot_nbest, int) or pivot_nbest < 1:
+        raise ComponentError(f"pivot_nbest={pivot_nbest!r}: expected an int >= 1")
+    if templates is not None:
+        templates = list(templates)
+        if not templates:
+            raise ComponentError("prompts=[]: give at least one prompt template (or None for the default)")
+    heads = [None] if templates is None else templates
+    comps = [Component(template=t) for t in heads] if direct else []
+    first = heads[0]
+    comps += [Component(pivot=p, rank=r, template=first) for p in pivots for r in range(pivot_nbest)]
+    if not comps:
+        raise ComponentError("no components: direct=False and no pivots given")
+    if weights is not None:
+        weights = list(weights)
+        if len(weights) != len(comps):
+            names = ", ".join(c.name for c in comps)
+            raise ComponentError(f"weights has {len(weights)} entries but there are {len(comps)} components "
+                                 f"({names})")
+        for i, w in enumerate(weights):
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
+                raise ComponentError(f"weights[{i}]={w!r}: expected a finite number >= 0")
+        if not any(w > 0 for w in weights):
+            raise ComponentError("weights are all zero: at least one component needs a positive weight")
+        comps = [Component(c.pivot, c.rank, float(w), c.template) for c, w in zip(comps, weights)]
+    return comps
+
+
+def make_scorer(model, adapter, rows: list[list[int]], tgt: str, num_components: int,
+                allowed_tokens=None):
+    """The scorer of ``rows`` (``B*K`` encoder inputs, or prompts for decoder-only models)."""
+    if adapter.decoder_only:
+        from .scorers import CausalLMScorer
+
+        return CausalLMScorer(model, rows, num_components=num_components, pad_token_id=adapter.pad_token_id)
+    from .scorers import Seq2SeqScorer
+
+    return Seq2SeqScorer(model, rows, adapter.decoder_prompt(tgt), num_components=num_components,
+                         allowed_tokens=allowed_tokens)
+
+
+def _fit(adapter, texts, src, tgt, template, what):
+    """Encode in-run texts (pivot translations); cut those longer than the model accepts, with a warning."""
+    limit = adapter.max_source_length
+    rows = adapter.encode(texts, src, tgt, template=template)
+    long = [i for i, r in enumerate(rows) if limit is not None and len(r) > limit]
+    if long:
+        warnings.warn(f"{len(long)} {what} longer than the model's {limit} positions were truncated",
+                      stacklevel=3)
+        cut = adapter.encode([texts[i] for i in long], src, tgt, template=template, max_length=limit)
+        for i, r in zip(long, cut):
+            rows[i] = r
+    return rows
+
+
+def pivot_translations(model, adapter, sources: Sequence[str], src: str, pivots: Sequence[str], *,
+                       beam_size: int, nbest: int, max_new_tokens: int, length_penalty: float = 1.0,
+                       template: Optional[str] = None, allowed_tokens=None,
+                       source_rows: Optional[dict] = None) -> dict[str, list[list[str]]]:
+    """Translate a batch of ``sources`` into each pivot language with plain beam search (``Single``).
+
+    Returns ``{pivot: [[1-best, 2nd, ...] per sentence]}`` (``nbest`` texts each).  One beam search per pivot
+    language, batched over the B sentences (the decoder prompt differs between languages).
+    ``source_rows`` may give precomputed encoder inputs ``{pivot: rows}``; ``allowed_tokens`` maps a
+    language to its output-vocabulary mask (or is ``None``).
+    """
+    from .combiners import Single
+    from .search import beam_search
+
+    out: dict[str, list[list[str]]] = {}
+    for lang in pivots:
+        rows = (source_rows or {}).get(lang)
+        if rows is None:
+            rows = adapter.encode(list(sources), src, lang, template=template)
+        mask = allowed_tokens(lang) if callable(allowed_tokens) else allowed_tokens
+        scorer = make_scorer(model, adapter, rows, lang, 1, mask)
+        hyps = beam_search(scorer, Single(), beam_size=beam_size, max_new_tokens=max_new_tokens,
+                           eos_token_id=adapter.eos_token_id, length_penalty=length_penalty,
+                           length_offset=adapter.length_offset(lang), early_stopping=True, num_return=nbest)
+        out[lang] = [[adapter.decode(_strip_eos(h.tokens, adapter.eos_token_id)) for h in sent] for sent in hyps]
+    return out
+
+
+def component_inputs(adapter, components: Sequence[Component], sources: Sequence[str], src: str, tgt: str,
+                     pivot_texts: dict[str, list[list[str]]], *, direct_rows: Optional[dict] = None
+                     ) -> tuple[list[list[int]], list[list[str]]]:
+    """Scorer rows for B sentences x K components (row ``b*K + k``) and the text each component read.
+
+    ``direct_rows`` may give precomputed encoder inputs of the sources ``{template: rows}``.
+    """
+    K = len(components)
+    rows: list[Optional[list[int]]] = [None] * (len(sources) * K)
+    texts = [[""] * K for _ in sources]
+    for k, comp in enumerate(components):
+        if comp.pivot is None:
+            col = (direct_rows or {}).get(comp.template)
+            inputs = list(sources)
+            if col is None:
+                col = adapter.encode(inputs, src, tgt, template=comp.template)
+        else:
+            inputs = [nb[comp.rank] if comp.rank < len(nb) else nb[-1] for nb in pivot_texts[comp.pivot]]
+            col = _fit(adapter, inputs, comp.pivot, tgt, comp.template, f"pivot translations via {comp.pivot}")
+        for b, r in enumerate(col):
+            rows[b * K + k] = r
+            texts[b][k] = inputs[b]
+    return rows, texts
+
+
+def _strip_eos(tokens: Sequence[int], eos: int) -> list[int]:
+    tokens = list(tokens)
+    return tokens[:-1] if tokens and tokens[-1] == eos else tokens
