@@ -29,6 +29,7 @@ _LAZY = {
     "F1Result": "ensemblekd.trees",
     # decoding
     "translate": "ensemblekd.decoding",
+    "Translation": "ensemblekd.decoding",
     "beam_search": "ensemblekd.decoding",
     "Hypothesis": "ensemblekd.decoding",
     "Seq2SeqScorer": "ensemblekd.decoding",

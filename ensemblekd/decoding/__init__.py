@@ -27,6 +27,19 @@ _LAZY = {
     "Scorer": "ensemblekd.decoding.scorers",
     "Seq2SeqScorer": "ensemblekd.decoding.scorers",
     "CausalLMScorer": "ensemblekd.decoding.scorers",
+    # api (translate), components, language adapters
+    "translate": "ensemblekd.decoding.api",
+    "Translation": "ensemblekd.decoding.api",
+    "ComponentOutput": "ensemblekd.decoding.api",
+    "TranslateError": "ensemblekd.decoding.api",
+    "METHODS": "ensemblekd.decoding.api",
+    "Component": "ensemblekd.decoding.components",
+    "build_components": "ensemblekd.decoding.components",
+    "pivot_translations": "ensemblekd.decoding.components",
+    "component_inputs": "ensemblekd.decoding.components",
+    "LanguageAdapter": "ensemblekd.decoding.languages",
+    "UnknownLanguageError": "ensemblekd.decoding.languages",
+    "get_adapter": "ensemblekd.decoding.languages",
 }
 
 __all__ = list(_LAZY)
