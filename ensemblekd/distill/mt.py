@@ -27,6 +27,7 @@ exactly the encoder input and decoder prompt it will be given at decoding time.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import json
@@ -117,6 +118,21 @@ class DistillMTResult:
     steps: int
     first_losses: list[float]
     last_losses: list[float]
+
+
+@contextlib.contextmanager
+def _hf_bars(quiet: bool):
+    """Silence transformers' own progress bars (loading weights) while ``quiet``."""
+    from transformers.utils import logging as hf_logging
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    if quiet:
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()
 
 
 def _model_digest(path: Path) -> str:
@@ -284,8 +300,9 @@ def distill_mt(model_path: str | os.PathLike, sources: Mapping[str, Sequence[str
         if s not in sources:
             raise ValueError(f"no source text for language {s!r} (direction {s}-...); got sources for "
                              f"{sorted(sources)}")
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    base = AutoModelForSeq2SeqLM.from_pretrained(model_path).eval()
+    with _hf_bars(quiet):
+        tokenizer = AutoTokenizer.from_pretrained(model_path)
+        base = AutoModelForSeq2SeqLM.from_pretrained(model_path).eval()
     adapter = get_adapter(base, tokenizer)
     for s, t in config.directions:
         adapter.check_source(s, "src")
@@ -294,7 +311,8 @@ def distill_mt(model_path: str | os.PathLike, sources: Mapping[str, Sequence[str
             adapter.check(p, "pivots")
     if all(not any(x.strip() for x in sources[s]) for s, _ in config.directions):
         raise ValueError("empty training set: the source files hold no non-empty line")
-    student = _load_student(model_path, Path(student_path) if student_path else None, base)
+    with _hf_bars(quiet):
+        student = _load_student(model_path, Path(student_path) if student_path else None, base)
 
     with_teacher = config.train.loss != "seqkd"
     digest = _model_digest(model_path)

@@ -142,3 +142,35 @@ def test_errors(tmp_path, model_dir, sources_file, capsys):
     assert cli(model_dir, sources_file, tmp_path / "m", "--method", "direct", "--max-steps", "1") == 0
     assert cli(model_dir, sources_file, tmp_path / "m", "--method", "average", "--max-steps", "1") == 2
     assert "different configuration" in capsys.readouterr().err
+
+
+def test_killed_decoding_resumes_without_loss_or_duplicates(tmp_path, model_dir, monkeypatch):
+    import ensemblekd.decoding.api as api
+
+    real = api.translate
+    calls = []
+
+    def counting(*args, crash_at=None, progress=False, **kw):
+        calls.append(len(args[2]))
+        if crash_at is not None and len(calls) == crash_at:
+            raise KeyboardInterrupt  # a kill in the middle of shard 2
+        return real(*args, progress=progress, **kw)
+
+    cfg = DistillMTConfig([("de", "fr")], pivots=["en"], method="direct", beam_size=2, max_new_tokens=10,
+                          shard_size=3, train=SeqKDConfig(max_steps=1, max_tokens=400))
+    monkeypatch.setattr(api, "translate", counting)
+    distill_mt(model_dir, {"de": SOURCES}, tmp_path / "a", cfg, quiet=True)
+    whole = (tmp_path / "a" / "decode" / "de-fr")
+    crash_at = len(calls) + 2
+    monkeypatch.setattr(api, "translate", lambda *a, **k: counting(*a, crash_at=crash_at, **k))
+    with pytest.raises(KeyboardInterrupt):
+        distill_mt(model_dir, {"de": SOURCES}, tmp_path / "b", cfg, quiet=True)
+    part = tmp_path / "b" / "decode" / "de-fr"
+    assert sorted(p.name for p in part.glob("shard-*")) == ["shard-00000.jsonl"]
+    assert not (tmp_path / "b" / "student").exists()
+    n = len(calls)
+    monkeypatch.setattr(api, "translate", counting)
+    distill_mt(model_dir, {"de": SOURCES}, tmp_path / "b", cfg, quiet=True)
+    assert calls[n:] == [3, 3]   # only the two missing shards are decoded again
+    for name in ("shard-00000.jsonl", "shard-00001.jsonl", "shard-00002.jsonl"):
+        assert (part / name).read_text() == (whole / name).read_text()
