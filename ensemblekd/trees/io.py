@@ -109,17 +109,19 @@ def _parse_kernel(buf):
     n = buf.shape[0]
     n_lines = 0
     n_open = 0
+    n_sep = 0  # a word ends at a separator or at the end: words <= n_sep + 1 (a tight allocation)
     for p in range(n):
         c = buf[p]
         n_lines += c == 10
         n_open += c == 40
+        n_sep += (c == 32) | (c == 41) | (c == 10) | (c == 40) | (c == 9) | (c == 13) | (c == 11) | (c == 12)
     if n > 0 and buf[n - 1] != 10:
         n_lines += 1
     n_words = np.zeros(n_lines, np.int64)
     root_unary = np.zeros(n_lines, np.bool_)
     word_offsets = np.zeros(n_lines + 1, np.int64)
     span_offsets = np.zeros(n_lines + 1, np.int64)
-    word_bounds = np.empty((n // 2 + 1, 2), np.int64)
+    word_bounds = np.empty((n_sep + 1, 2), np.int64)
     spans = np.empty((n_open + 1, 2), np.int64)  # one slot per '(' in preorder, compacted per line
     keep = np.zeros(n_open + 1, np.bool_)
     slot_stack = np.empty(n_open + 1, np.int64)
