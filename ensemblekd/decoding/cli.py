@@ -71,8 +71,10 @@ def read_lines(path) -> list[str]:
     return [s[:-1] if s.endswith("\r") else s for s in lines]
 
 
-def load(model_path: str, tokenizer_path=None, device=None):
-    """Tokenizer and model (seq2seq or causal LM, from the config) of a local directory, in eval mode."""
+def load(model_path: str, tokenizer_path=None, device=None, quiet: bool = False):
+    """Model (seq2seq or causal LM, from the config) and tokenizer of a local directory, in eval mode.
+
+    ``quiet`` silences transformers' loading progress bars."""
     path = Path(model_path)
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"--model {model_path}: no config.json there (expected a Hugging Face model "
@@ -83,11 +85,19 @@ def load(model_path: str, tokenizer_path=None, device=None):
         raise ValueError(f"--device {device}: no CUDA GPU is available (torch.cuda.is_available() is False); "
                          "use --device cpu")
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     config = AutoConfig.from_pretrained(path)
     auto = AutoModelForSeq2SeqLM if getattr(config, "is_encoder_decoder", False) else AutoModelForCausalLM
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_path or path)
-    model = auto.from_pretrained(path).eval()
+    bars = hf_logging.is_progress_bar_enabled()
+    if quiet:
+        hf_logging.disable_progress_bar()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_path or path)
+        model = auto.from_pretrained(path).eval()
+    finally:
+        if quiet and bars:
+            hf_logging.enable_progress_bar()
     return model, tokenizer
 
 
@@ -95,7 +105,7 @@ def _run(args) -> int:
     from .api import translate
 
     sources = read_lines(args.input)
-    model, tokenizer = load(args.model, args.tokenizer, args.device)
+    model, tokenizer = load(args.model, args.tokenizer, args.device, quiet=args.quiet)
     results = translate(
         model, tokenizer, sources, src_lang=args.src, tgt_lang=args.tgt, pivots=tuple(args.pivots),
         method=args.method, beam_size=args.beam, max_new_tokens=args.max_new_tokens,
