@@ -10,7 +10,11 @@ the same budget (``method``):
 * ``union``: the outputs of every component (direct, and pivot through each pivot language) as
   separate targets, i.e. K training pairs per source;
 * any other :func:`ensemblekd.decoding.api.translate` method (``ebbs``, ``average``, ``vote``,
-  ``mbr``, ``pivot``) as the teacher.
+  ``mbr``; ``pivot`` goes through the first pivot language) as the teacher.
+
+With ``train.loss`` in ``kl|rkl|js|tvd`` the teacher is white-box: the base model's components
+(direct, and pivot through each pivot language, reading the pivot texts the ensemble produced),
+averaged (:mod:`ensemblekd.distill.word_kd`).
 
 Pipeline, all under ``out_dir`` and resumable at every stage:
 
@@ -48,8 +52,7 @@ DONE = "ensemblekd_distill.json"
 
 
 def parse_direction(text: str) -> tuple[str, str]:
-    """``"de-fr"`` -> ``("de", "fr")``; language codes may not contain ``-`` ... except NLLB-style
-    ``deu_Latn-fra_Latn`` which is fine (underscore)."""
+    """``"de-fr"`` -> ``("de", "fr")``.  Codes may not contain ``-`` (NLLB's ``deu_Latn`` is fine)."""
     parts = text.split("-")
     if len(parts) != 2 or not all(parts) or parts[0] == parts[1]:
         raise ValueError(f"direction {text!r}: expected SRC-TGT with two different language codes, e.g. de-fr")
