@@ -40,15 +40,29 @@ def encode_sources(tokenizer, texts: list[str], tgt_lang: str) -> list[list[int]
 
 
 def translate(model, tokenizer, texts: list[str], tgt_lang: str, batch_size: int = 100, device="cpu",
-              max_new_tokens: int | None = None) -> list[str]:
+              max_new_tokens: int | None = None, allowed_ids: list[int] | None = None, return_ids: bool = False):
     """Greedy translations of `texts` into `tgt_lang`, in input order. Batches are formed by source length.
 
-    At most 1.5 * (longest source in the batch) + 10 new tokens, or `max_new_tokens` when that is smaller."""
+    At most 1.5 * (longest source in the batch) + 10 new tokens, or `max_new_tokens` when that is smaller.
+    `allowed_ids`: if given, every other token gets -inf before the argmax (restricted output vocabulary).
+    `return_ids`: return the generated token ids (decoder start and padding removed) instead of the texts."""
     import torch
 
     if not texts:
         return []
     encoded = encode_sources(tokenizer, texts, tgt_lang)
+    processors = None
+    if allowed_ids is not None:
+        from transformers import LogitsProcessor, LogitsProcessorList
+
+        vocab_mask = torch.full((model.config.vocab_size,), float("-inf"))
+        vocab_mask[torch.tensor(sorted(set(allowed_ids)), dtype=torch.long)] = 0.0
+
+        class _Allowed(LogitsProcessor):
+            def __call__(self, input_ids, scores):
+                return scores + vocab_mask.to(scores.device, scores.dtype)
+
+        processors = LogitsProcessorList([_Allowed()])
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
     pad = model.config.pad_token_id
     out: list[str] = [""] * len(texts)
@@ -71,7 +85,12 @@ def translate(model, tokenizer, texts: list[str], tgt_lang: str, batch_size: int
                 decoder_start_token_id=model.config.decoder_start_token_id,
                 eos_token_id=model.config.eos_token_id,
                 pad_token_id=pad,
+                logits_processor=processors,
             )
+            if return_ids:
+                for row, seq in zip(idx, gen.cpu().tolist()):
+                    out[row] = [t for t in seq[1:] if t != pad]
+                continue
             for row, text in zip(idx, tokenizer.batch_decode(gen.cpu(), skip_special_tokens=True)):
                 out[row] = text.strip()
     if was_training:
@@ -96,8 +115,11 @@ class LanguageId:
 
 
 def evaluate(model, tokenizer, data: dict[str, list[str]], device="cpu", pivot: bool = True, langid=None,
-             max_new_tokens: int | None = None) -> dict:
-    """BLEU / off-target of all directions on line-aligned `data` {lang: lines}. Returns a flat JSON-able dict."""
+             max_new_tokens: int | None = None, target_vocab: dict[str, list[int]] | None = None) -> dict:
+    """BLEU / off-target of all directions on line-aligned `data` {lang: lines}. Returns a flat JSON-able dict.
+
+    `target_vocab` {lang: allowed ids}: restrict every output in language l to target_vocab[l]."""
+    tv = target_vocab or {}
     import sacrebleu
 
     langid = langid or LanguageId()
@@ -105,13 +127,15 @@ def evaluate(model, tokenizer, data: dict[str, list[str]], device="cpu", pivot: 
     res: dict = {"lines": len(data["en"])}
     outputs: dict[str, list[str]] = {}
     for src, tgt in SUPERVISED + ZERO_SHOT:
-        hyp = translate(model, tokenizer, data[src], tgt, device=device, max_new_tokens=max_new_tokens)
+        hyp = translate(model, tokenizer, data[src], tgt, device=device, max_new_tokens=max_new_tokens,
+                        allowed_ids=tv.get(tgt))
         outputs[f"{src}-{tgt}"] = hyp
         res[f"bleu/{src}-{tgt}"] = round(sacrebleu.corpus_bleu(hyp, [data[tgt]]).score, 2)
         res[f"off/{src}-{tgt}"] = round(langid.off_target_rate(hyp, tgt), 4)
     if pivot:
         for src, tgt in ZERO_SHOT:
-            hyp = translate(model, tokenizer, outputs[f"{src}-en"], tgt, device=device, max_new_tokens=max_new_tokens)
+            hyp = translate(model, tokenizer, outputs[f"{src}-en"], tgt, device=device, max_new_tokens=max_new_tokens,
+                            allowed_ids=tv.get(tgt))
             outputs[f"{src}-en-{tgt}"] = hyp
             res[f"pivot_bleu/{src}-{tgt}"] = round(sacrebleu.corpus_bleu(hyp, [data[tgt]]).score, 2)
             res[f"pivot_off/{src}-{tgt}"] = round(langid.off_target_rate(hyp, tgt), 4)
@@ -136,6 +160,15 @@ def selection_key(res: dict) -> tuple:
     return (res["zs_off_max"] <= MAX_OFF_TARGET, res["zs_direct_bleu"])
 
 
+def target_vocab(tokenizer, data_dir: Path) -> dict[str, list[int]]:
+    """Per language, the sorted ids occurring in its tokenized train text (</s> included)."""
+    vocab = {}
+    for lang in LANGS:
+        ids = tokenizer(read_lines(Path(data_dir) / f"train.{lang}"), add_special_tokens=True)["input_ids"]
+        vocab[lang] = sorted({i for seq in ids for i in seq})
+    return vocab
+
+
 def load_split(data_dir: Path, split: str, lines: int | None = None) -> dict[str, list[str]]:
     data = {lang: read_lines(Path(data_dir) / f"{split}.{lang}") for lang in LANGS}
     n = {len(v) for v in data.values()}
@@ -151,7 +184,11 @@ def main(argv=None) -> None:
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", type=Path, required=True)
+    ap.add_argument("--model", type=Path, help="a model folder (from_pretrained)")
+    ap.add_argument("--run", type=Path, help="or: a training run folder (config.json, tokenizer/) ...")
+    ap.add_argument("--snapshot", type=Path, help="... and one of its snapshots/step<N>.safetensors")
+    ap.add_argument("--restrict-vocab", action="store_true",
+                    help="restrict outputs to <model>/ensemblekd_target_vocab.json (or computed from train text)")
     ap.add_argument("--data", type=Path, default=HERE.parents[1].parent / "shared" / "data" / "multi30k")
     ap.add_argument("--split", default="val")
     ap.add_argument("--lines", type=int, default=None, help="first N lines only (default all)")
@@ -160,10 +197,28 @@ def main(argv=None) -> None:
     ap.add_argument("--json", type=Path, help="write results here (outputs included under _outputs)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    model = AutoModelForSeq2SeqLM.from_pretrained(str(args.model), dtype=torch.float32).to(args.device)
-    tok = AutoTokenizer.from_pretrained(str(args.model))
-    res = evaluate(model, tok, load_split(args.data, args.split, args.lines), device=args.device)
-    res["split"] = args.split
+    if args.model:
+        model = AutoModelForSeq2SeqLM.from_pretrained(str(args.model), dtype=torch.float32)
+        tok = AutoTokenizer.from_pretrained(str(args.model))
+    elif args.run and args.snapshot:
+        from safetensors.torch import load_model
+        from transformers import AutoConfig
+
+        model = AutoModelForSeq2SeqLM.from_config(AutoConfig.from_pretrained(str(args.run)))
+        load_model(model, str(args.snapshot))
+        tok = AutoTokenizer.from_pretrained(str(args.run / "tokenizer"))
+    else:
+        ap.error("give --model, or --run and --snapshot")
+    vocab = None
+    if args.restrict_vocab:
+        path = args.model / "ensemblekd_target_vocab.json" if args.model else None
+        if path is not None and path.is_file():
+            vocab = json.loads(path.read_text())
+        else:
+            vocab = target_vocab(tok, args.data)
+    model.to(args.device)
+    res = evaluate(model, tok, load_split(args.data, args.split, args.lines), device=args.device, target_vocab=vocab)
+    res.update(split=args.split, model=str(args.model or args.snapshot), restrict_vocab=args.restrict_vocab)
     if args.json:
         args.json.write_text(json.dumps(res, ensure_ascii=False, indent=1), encoding="utf-8")
     print(json.dumps({k: v for k, v in res.items() if k != "_outputs"}, indent=1))

@@ -21,8 +21,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from evaluate import SUPERVISED, ZERO_SHOT, evaluate, load_split  # noqa: E402
-from prepare import LANGS, read_lines  # noqa: E402
+from evaluate import SUPERVISED, ZERO_SHOT, evaluate, load_split, target_vocab  # noqa: E402
 
 DEFAULT_DATA = HERE.parents[1].parent / "shared" / "data" / "multi30k"
 
@@ -134,11 +133,7 @@ def export(run: Path, out: Path, snapshot: Path | None = None, data: Path = DEFA
     cfg["dtype"] = "float32"
     (tmp / "config.json").write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
     tokenizer.save_pretrained(str(tmp))
-    vocab = {}
-    for lang in LANGS:
-        ids = tokenizer(read_lines(Path(data) / f"train.{lang}"), add_special_tokens=True)["input_ids"]
-        vocab[lang] = sorted({i for seq in ids for i in seq})
-    (tmp / "ensemblekd_target_vocab.json").write_text(json.dumps(vocab))
+    (tmp / "ensemblekd_target_vocab.json").write_text(json.dumps(target_vocab(tokenizer, data)))
 
     model = AutoModelForSeq2SeqLM.from_pretrained(str(tmp))  # check the folder loads, in fp32
     if model.dtype != torch.float32:

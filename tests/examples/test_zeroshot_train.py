@@ -124,3 +124,21 @@ def test_eval_snapshot_and_export_load_with_auto_classes(mods, data, tmp_path):
     emb = model.get_input_embeddings().weight
     assert torch.equal(emb, snap[key].half().float())
     assert (tmp_path / "model" / "README.md").read_text().count("zero-shot") >= 6
+
+
+def test_restricted_vocabulary_only_emits_allowed_ids(mods, data, tmp_path):
+    evaluate, train = mods["evaluate"], mods["train"]
+    train.main(_args(data, tmp_path / "run", tmp_path / "tok", 1))
+    from transformers import AutoTokenizer, M2M100ForConditionalGeneration
+
+    tok = AutoTokenizer.from_pretrained(str(tmp_path / "tok"))
+    config = train.build_config(train.parse_args(_args(data, tmp_path / "x", tmp_path / "tok", 1)), tok)
+    torch.manual_seed(0)
+    model = M2M100ForConditionalGeneration(config)
+    vocab = evaluate.target_vocab(tok, data)
+    allowed = sorted(set(vocab["cs"]) - set(vocab["fr"]) | {tok.eos_token_id})
+    assert len(allowed) < len(tok) // 2
+    out = evaluate.translate(model, tok, LINES["de"][:3], "cs", max_new_tokens=6, allowed_ids=allowed, return_ids=True)
+    assert all(ids and set(ids) <= set(allowed) for ids in out), out
+    free = evaluate.translate(model, tok, LINES["de"][:3], "cs", max_new_tokens=6, return_ids=True)
+    assert any(not set(ids) <= set(allowed) for ids in free)  # the restriction is what made the difference
