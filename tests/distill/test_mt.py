@@ -174,3 +174,17 @@ def test_killed_decoding_resumes_without_loss_or_duplicates(tmp_path, model_dir,
     assert calls[n:] == [3, 3]   # only the two missing shards are decoded again
     for name in ("shard-00000.jsonl", "shard-00001.jsonl", "shard-00002.jsonl"):
         assert (part / name).read_text() == (whole / name).read_text()
+
+
+def test_read_sources_forms(tmp_path):
+    from ensemblekd.distill.mt_cli import read_sources
+
+    for lang in ("de", "fr"):
+        (tmp_path / f"train.{lang}").write_text(f"a {lang}\r\n\nb {lang}\n", encoding="utf-8")
+    both = read_sources([str(tmp_path / "train.{lang}")], ["de", "fr"])
+    assert both == {"de": ["a de", "", "b de"], "fr": ["a fr", "", "b fr"]}
+    assert read_sources([f"fr={tmp_path / 'train.fr'}", str(tmp_path / "train.de")], ["de", "fr"]) == both
+    with pytest.raises(FileNotFoundError, match="cs"):
+        read_sources([f"cs={tmp_path / 'train.cs'}"], ["cs"])
+    with pytest.raises(ValueError, match="two files"):
+        read_sources([str(tmp_path / "train.de"), f"de={tmp_path / 'train.de'}"], ["de"])
