@@ -132,26 +132,50 @@ def pivot_translations(model, adapter, sources: Sequence[str], src: str, pivots:
                        source_rows: Optional[dict] = None) -> dict[str, list[list[str]]]:
     """Translate a batch of ``sources`` into each pivot language with plain beam search (``Single``).
 
-    Returns ``{pivot: [[1-best, 2nd, ...] per sentence]}`` (``nbest`` texts each).  One beam search per pivot
-    language, batched over the B sentences (the decoder prompt differs between languages).
-    ``source_rows`` may give precomputed encoder inputs ``{pivot: rows}``; ``allowed_tokens`` maps a
-    language to its output-vocabulary mask (or is ``None``).
+    Returns ``{pivot: [[1-best, 2nd, ...] per sentence]}`` (``nbest`` texts each).  Pivot languages that share
+    the decoder prompt and the output mask (the target language is marked in the source: Marian, T5, our
+    ``target_token_in_source`` scheme, decoder-only prompts) are decoded in ONE beam search over
+    ``len(group) * B`` sentences; the others (forced target token in the decoder) get one search each.
+    ``source_rows`` may give precomputed encoder inputs ``{pivot: rows}``; ``allowed_tokens`` is ``None``, a
+    mask, or a function language -> mask.
     """
     from .combiners import Single
     from .search import beam_search
 
-    out: dict[str, list[list[str]]] = {}
+    groups: list[tuple[tuple, object, list[str]]] = []     # (prompt/offset key, mask, languages)
     for lang in pivots:
-        rows = (source_rows or {}).get(lang)
-        if rows is None:
-            rows = adapter.encode(list(sources), src, lang, template=template)
         mask = allowed_tokens(lang) if callable(allowed_tokens) else allowed_tokens
-        scorer = make_scorer(model, adapter, rows, lang, 1, mask)
+        key = (tuple(adapter.decoder_prompt(lang)), adapter.length_offset(lang))
+        for g in groups:
+            if g[0] == key and _same_mask(g[1], mask):
+                g[2].append(lang)
+                break
+        else:
+            groups.append((key, mask, [lang]))
+    out: dict[str, list[list[str]]] = {}
+    n = len(sources)
+    for key, mask, langs in groups:
+        rows = []
+        for lang in langs:
+            lang_rows = (source_rows or {}).get(lang)
+            rows += lang_rows if lang_rows is not None else adapter.encode(list(sources), src, lang,
+                                                                          template=template)
+        scorer = make_scorer(model, adapter, rows, langs[0], 1, mask)
         hyps = beam_search(scorer, Single(), beam_size=beam_size, max_new_tokens=max_new_tokens,
                            eos_token_id=adapter.eos_token_id, length_penalty=length_penalty,
-                           length_offset=adapter.length_offset(lang), early_stopping=True, num_return=nbest)
-        out[lang] = [[adapter.decode(_strip_eos(h.tokens, adapter.eos_token_id)) for h in sent] for sent in hyps]
-    return out
+                           length_offset=key[1], early_stopping=True, num_return=nbest)
+        for g, lang in enumerate(langs):
+            out[lang] = [[adapter.decode(_strip_eos(h.tokens, adapter.eos_token_id)) for h in sent]
+                         for sent in hyps[g * n:(g + 1) * n]]
+    return {lang: out[lang] for lang in pivots}
+
+
+def _same_mask(a, b) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    import torch
+
+    return a.shape == b.shape and bool(torch.equal(a, b))
 
 
 def component_inputs(adapter, components: Sequence[Component], sources: Sequence[str], src: str, tgt: str,

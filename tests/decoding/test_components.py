@@ -102,17 +102,18 @@ def test_long_pivot_translations_are_cut_with_a_warning():
     assert len(rows[1]) == 6
 
 
-def test_pivot_translations_are_the_direct_translations_into_the_pivot():
+@pytest.mark.parametrize("family", ["nllb", "t5", "ekd_src"])   # one search per pivot / all pivots in one
+def test_pivot_translations_are_the_direct_translations_into_the_pivot(family):
     from ensemblekd.decoding.api import translate
 
-    t = tiny("nllb")
+    t = tiny(family)
     from ensemblekd.decoding.languages import get_adapter
 
     adapter = get_adapter(t.model, t.tokenizer)
     sources = ["Ein Hund läuft im Park.", "Eine Frau liest ein Buch am Tisch."]
     en, cs = t.code("en"), t.code("cs")
     out = pivot_translations(t.model, adapter, sources, t.code("de"), [en, cs], beam_size=3, nbest=2,
-                             max_new_tokens=7)
+                             max_new_tokens=8 - adapter.length_offset(en))
     assert list(out) == [en, cs] and all(len(nb) == 2 for nb in out[en])
     for lang in (en, cs):
         ref = translate(t.model, t.tokenizer, sources, src_lang=t.code("de"), tgt_lang=lang, method="direct",
