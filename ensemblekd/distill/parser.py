@@ -140,13 +140,14 @@ def spans_to_bracket(sentences: Sequence[Sequence[str]], spans: Sequence) -> lis
     the CYK kernel) -> bracket strings with label ``X``, e.g. ``(X (X a) (X b))``."""
     import numpy as np
 
-    io = _tree_io()
+    from ensemblekd.trees.write import format_trees, pack_words
+
     n_words = np.array([len(s) for s in sentences], dtype=np.int64)
     rows = [np.asarray(sp, dtype=np.int64).reshape(-1, 2) for sp in spans]
     offsets = np.concatenate([[0], np.cumsum([r.shape[0] for r in rows])]).astype(np.int64)
     flat = np.concatenate(rows) if rows else np.zeros((0, 2), np.int64)
-    text, bounds, w_off = io.words_treebank(sentences, n_words, source="sentences")
-    return io.format_trees(n_words, flat, offsets, text, bounds, w_off, label="X")
+    text, bounds, w_off = pack_words(sentences, n_words, source="sentences")
+    return format_trees(n_words, flat, offsets, text, bounds, w_off, label="X")
 
 
 def _sentence_f1(ref: frozenset, pred: frozenset, n: int) -> float | None:

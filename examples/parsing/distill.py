@@ -38,11 +38,14 @@ def main(argv=None) -> int:
                     help="output directory (averaged trees, students, predictions, results.json)")
     ap.add_argument("--students", nargs="+", default=["generative", "union"],
                     choices=["generative", "union"])
-    ap.add_argument("--epochs", type=int, default=30)
-    ap.add_argument("--patience", type=int, default=None)
+    ap.add_argument("--epochs", type=int, default=15)
+    ap.add_argument("--patience", type=int, default=4)
     ap.add_argument("--loss", choices=("crf", "margin"), default="crf")
     ap.add_argument("--dev-fraction", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--words-from", default="cased",
+                    help="teacher whose words (the sentence text) the students read: 'cased' = the "
+                    "first teacher whose files keep the original case, or a number 1..K")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (shared machine)")
     ap.add_argument("-q", "--quiet", action="store_true")
     args = ap.parse_args(argv)
@@ -51,7 +54,7 @@ def main(argv=None) -> int:
 
     from ensemblekd.distill.parser import load_parser, read_sentences, train_parser
     from ensemblekd.distill.parser_config import ParserConfig, TrainConfig
-    from ensemblekd.trees import average_trees, tree_f1
+    from ensemblekd.trees import average_trees, read_trees, tree_f1
 
     torch.set_num_threads(args.threads)
     data, work = args.data, args.work
@@ -62,18 +65,33 @@ def main(argv=None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     gold_test = data / "gold" / "test.txt"
 
+    # the sentence text the students read (the teachers' files differ only in case/digits)
+    def words_of(path):
+        tb = read_trees(path)
+        return [tb.words(b) for b in range(len(tb))]
+
+    if args.words_from == "cased":
+        cased = [t for t in teachers
+                 if any(ch.isupper() for sent in words_of(t / "valid.txt")[:50] for w in sent for ch in w)]
+        words_teacher = cased[0] if cased else teachers[0]
+    else:
+        words_teacher = teachers[int(args.words_from) - 1]
+    print(f"sentences: the words of {words_teacher.name}", file=sys.stderr)
+
     # 1. the ensemble on valid (training targets) and on test (the reference point)
     averaged_valid = work / "averaged-valid.txt"
-    averaged_valid.write_text("".join(t + "\n" for t in average_trees([t / "valid.txt" for t in teachers])))
+    averaged_valid.write_text("".join(t + "\n" for t in average_trees(
+        [t / "valid.txt" for t in teachers], words=words_of(words_teacher / "valid.txt"))))
     ensemble_test = average_trees([t / "test.txt" for t in teachers])
-    results = {"ensemble": {"test_sentence_f1": tree_f1(gold_test, ensemble_test).sentence_f1,
+    results = {"words_from": words_teacher.name, "ensemble": {"test_sentence_f1": tree_f1(gold_test, ensemble_test).sentence_f1,
                             "test_corpus_f1": tree_f1(gold_test, ensemble_test).corpus_f1}}
     print(f"ensemble (generative average of {len(teachers)} teachers) test F1 "
           f"{results['ensemble']['test_sentence_f1']:.2f}", file=sys.stderr)
 
-    # the test sentences: the words of the first teacher (the averaged trees' words), no structure
-    test_sentences = read_sentences(teachers[0] / "test.txt")
-    targets = {"generative": [averaged_valid], "union": [t / "valid.txt" for t in teachers]}
+    # the test sentences: words only, no structure
+    test_sentences = read_sentences(words_teacher / "test.txt")
+    union = [words_teacher / "valid.txt"] + [t / "valid.txt" for t in teachers if t != words_teacher]
+    targets = {"generative": [averaged_valid], "union": union}  # the first file supplies the words
     for name in args.students:
         out = work / f"student-{name}"
         cpu0, wall0 = time.process_time(), time.time()
@@ -104,6 +122,8 @@ def main(argv=None) -> int:
     (work / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     print(f"{'system':<24} {'test sentence F1':>16} {'corpus F1':>10}")
     for name, r in results.items():
+        if not isinstance(r, dict):
+            continue
         print(f"{name:<24} {r['test_sentence_f1']:>16.2f} {r['test_corpus_f1']:>10.2f}")
     return 0
 

@@ -86,6 +86,20 @@ def test_checkpoint_files_and_parse_cli(trained, tmp_path):
     assert out.read_text().splitlines() == [TREES[0], TREES[5]]
 
 
+def test_parse_cli_reads_trees_from_stdin(trained, monkeypatch, capsys):
+    import io
+
+    from ensemblekd.cli import main
+
+    _, model_dir, _ = trained
+    monkeypatch.setattr("sys.stdin", io.StringIO("(S (A dogs) (B bark) (C loudly))\nthe old dog\n"))
+    assert main(["parse", "--model", str(model_dir)]) == 0
+    assert capsys.readouterr().out.splitlines() == [TREES[2], TREES[0]]
+    monkeypatch.setattr("sys.stdin", io.StringIO("a b\n\n"))
+    assert main(["parse", "--model", str(model_dir)]) == 2
+    assert "<stdin>:2: empty line" in capsys.readouterr().err
+
+
 def test_distill_parser_cli_trains_and_resumes(tmp_path, capsys):
     from ensemblekd.cli import main
 
