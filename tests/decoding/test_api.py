@@ -144,9 +144,24 @@ def test_weights_and_pivot_nbest():
     # a component with weight 0 does not count: ebbs(direct, en; weights 1, 0) == direct
     got = run(t, method="average", pivots=("en",), weights=[1.0, 0.0])
     assert [r.token_ids for r in got] == [r.token_ids for r in run(t, method="direct")]
+    for method in ("ebbs", "vote"):
+        got = run(t, method=method, pivots=("en", "cs"), weights=[2.0, 0.0, 0.0])
+        ref = run(t, method="direct" if method == "ebbs" else "vote")
+        assert [r.token_ids for r in got] == [r.token_ids for r in ref], method
     got = run(t, method="ebbs", pivots=("en",), pivot_nbest=2, return_provenance=True)
     names = [c.name for c in got[0].components]
     assert names == ["direct", "pivot:en", "pivot:en#2"]
+
+
+@pytest.mark.parametrize("option", [dict(voting="max"), dict(voting="count"), dict(mean="geometric"),
+                                    dict(method="mbr", mbr_metric="chrf", mbr_nbest=2, num_return=3)])
+def test_options_run(option):
+    t = tiny("ekd_dec")
+    option = {"method": "average" if "mean" in option else "ebbs", **option}
+    got = run(t, pivots=("en", "cs"), **option)
+    assert len(got) == len(SOURCES) and got[1].text == ""
+    if option["method"] == "mbr":
+        assert len(got[0].nbest) == 3 and got[0].nbest[0].token_ids == got[0].token_ids
 
 
 def test_decoder_only_prompt_ensemble():
