@@ -8,7 +8,7 @@ from .average import MODES, average_trees, span_votes
 from .cyk import cyk_best_tree, cyk_best_trees, cyk_packed
 from .f1 import F1Result, tree_f1
 from .io import Treebank, TreeFormatError, as_treebank, parse_trees, read_trees, same_trees
-from .write import format_trees
+from .write import format_trees, pack_words
 
 __all__ = [
     "average_trees",
@@ -25,5 +25,6 @@ __all__ = [
     "parse_trees",
     "as_treebank",
     "format_trees",
+    "pack_words",
     "same_trees",
 ]

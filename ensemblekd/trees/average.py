@@ -1,6 +1,6 @@
 """Tree averaging: combine K teachers' constituency trees into one tree per sentence.
 
-Shayegh, Cao, Zhu, Cheung and Mou, "Ensemble Distillation for Unsupervised Constituency
+Shayegh et al., "Ensemble Distillation for Unsupervised Constituency
 Parsing", ICLR 2024.  A teacher *votes* for span ``[i, j)`` of a sentence when its tree contains
 it; the whole-sentence span and single words are in every tree and are not votes.
 
