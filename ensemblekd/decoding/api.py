@@ -327,7 +327,11 @@ def _translate_batch(model, adapter, sources, src, tgt, pivots, comps, method, m
             model, adapter, sources, src, pivots, beam_size=beam_size, nbest=pivot_nbest,
             max_new_tokens=max_new_tokens - max(adapter.length_offset(p) for p in pivots),
             length_penalty=length_penalty, template=pivot_template, allowed_tokens=mask, source_rows=pivot_rows)
-    rows, inputs = component_inputs(adapter, comps, sources, src, tgt, pivot_texts, direct_rows=direct_rows)
+    room = None
+    if adapter.decoder_only and adapter.max_target_positions is not None:
+        room = adapter.max_target_positions - max_new_tokens     # a prompt must leave room for the output
+    rows, inputs = component_inputs(adapter, comps, sources, src, tgt, pivot_texts, direct_rows=direct_rows,
+                                    max_length=room)
     K = len(comps)
     offset = adapter.length_offset(tgt)
     search = dict(max_new_tokens=max_new_tokens - offset, eos_token_id=adapter.eos_token_id,

@@ -112,9 +112,8 @@ def make_scorer(model, adapter, rows: list[list[int]], tgt: str, num_components:
                          allowed_tokens=allowed_tokens)
 
 
-def _fit(adapter, texts, src, tgt, template, what):
-    """Encode in-run texts (pivot translations); cut those longer than the model accepts, with a warning."""
-    limit = adapter.max_source_length
+def _fit(adapter, texts, src, tgt, template, what, limit):
+    """Encode in-run texts (pivot translations); cut those longer than ``limit`` tokens, with a warning."""
     rows = adapter.encode(texts, src, tgt, template=template)
     long = [i for i, r in enumerate(rows) if limit is not None and len(r) > limit]
     if long:
@@ -179,12 +178,15 @@ def _same_mask(a, b) -> bool:
 
 
 def component_inputs(adapter, components: Sequence[Component], sources: Sequence[str], src: str, tgt: str,
-                     pivot_texts: dict[str, list[list[str]]], *, direct_rows: Optional[dict] = None
-                     ) -> tuple[list[list[int]], list[list[str]]]:
+                     pivot_texts: dict[str, list[list[str]]], *, direct_rows: Optional[dict] = None,
+                     max_length: Optional[int] = None) -> tuple[list[list[int]], list[list[str]]]:
     """Scorer rows for B sentences x K components (row ``b*K + k``) and the text each component read.
 
-    ``direct_rows`` may give precomputed encoder inputs of the sources ``{template: rows}``.
+    ``direct_rows`` may give precomputed encoder inputs of the sources ``{template: rows}``.  Rows built from
+    pivot translations longer than ``max_length`` (default ``adapter.max_source_length``) are cut, with a
+    warning (decoder-only models: pass the positions left after the generated tokens).
     """
+    limit = adapter.max_source_length if max_length is None else max_length
     K = len(components)
     rows: list[Optional[list[int]]] = [None] * (len(sources) * K)
     texts = [[""] * K for _ in sources]
@@ -196,7 +198,8 @@ def component_inputs(adapter, components: Sequence[Component], sources: Sequence
                 col = adapter.encode(inputs, src, tgt, template=comp.template)
         else:
             inputs = [nb[comp.rank] if comp.rank < len(nb) else nb[-1] for nb in pivot_texts[comp.pivot]]
-            col = _fit(adapter, inputs, comp.pivot, tgt, comp.template, f"pivot translations via {comp.pivot}")
+            col = _fit(adapter, inputs, comp.pivot, tgt, comp.template, f"pivot translations via {comp.pivot}",
+                       limit)
         for b, r in enumerate(col):
             rows[b * K + k] = r
             texts[b][k] = inputs[b]

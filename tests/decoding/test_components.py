@@ -100,6 +100,10 @@ def test_long_pivot_translations_are_cut_with_a_warning():
     with pytest.warns(UserWarning, match="1 pivot translations via en longer than the model's 6 positions"):
         rows, _ = component_inputs(FakeAdapter(), comps, ["ab"], "de", "fr", {"en": [["a long pivot"]]})
     assert len(rows[1]) == 6
+    with pytest.warns(UserWarning, match="longer than the model.s 4 positions"):
+        rows, _ = component_inputs(FakeAdapter(), comps, ["ab"], "de", "fr", {"en": [["a long pivot"]]},
+                                   max_length=4)
+    assert len(rows[1]) == 4
 
 
 @pytest.mark.parametrize("family", ["nllb", "t5", "ekd_src"])   # one search per pivot / all pivots in one
