@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import math
 import os
@@ -242,7 +243,14 @@ def main(argv=None) -> dict:
         (out / "args.json").write_text(json.dumps({k: str(v) for k, v in vars(args).items()}, indent=1))
     log(f"model: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters on {device}")
 
-    examples = build_examples(tokenizer, args.data, args.train_lines)
+    cache = out / "examples.pt"  # tokenized pairs, so that a resumption starts training at once
+    key = [str(args.data.resolve()), args.train_lines, hashlib.sha1((Path(tok_dir) / "tokenizer.json").read_bytes()).hexdigest()]
+    cached = torch.load(cache, weights_only=False) if cache.is_file() else None
+    if cached is not None and cached["key"] == key:
+        examples = cached["examples"]
+    else:
+        examples = build_examples(tokenizer, args.data, args.train_lines)
+        save_atomic({"key": key, "examples": examples}, cache)
     val = load_split(args.data, "val", args.eval_lines) if args.eval_lines > 0 else None
     pad, start = config.pad_token_id, config.decoder_start_token_id
     use_bf16 = not args.no_bf16
