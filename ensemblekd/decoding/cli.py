@@ -20,7 +20,7 @@ from .api import METHODS
 def register(sub) -> None:
     """Register the ``translate`` sub-command."""
     p = sub.add_parser("translate", help="translate lines with a multilingual model (direct, pivot, ensembles)",
-                       description=__doc__.splitlines()[0])
+                       description="Translate lines (stdin or -i) into one line each (stdout or -o), in order.")
     p.add_argument("--model", required=True, metavar="PATH", help="model directory (Hugging Face format)")
     p.add_argument("--tokenizer", metavar="PATH", help="tokenizer directory (default: --model)")
     p.add_argument("--src", required=True, help="source language code")
