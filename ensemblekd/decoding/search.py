@@ -55,8 +55,9 @@ class Hypothesis:
     score: ``logprob / (len(tokens) + length_offset) ** length_penalty`` (the ranking score).
     logprob: accumulated log-score.  For ``Single`` the model log-probability; for ``Average``
         the ensemble's; for EBBS the accumulated voting score of the upper level.
-    provenance: with ``return_provenance=True`` and a combiner that reports it: for each output
-        token the components (indices) whose lower-level beam (EBBS) or vote (Vote) had it.
+    provenance: with ``return_provenance=True`` and a combiner that reports it (EBBS, Vote; else
+        None): for each output token the components (indices) whose lower-level beam (EBBS) or
+        vote (Vote) had it.
     """
 
     tokens: tuple[int, ...]
@@ -192,6 +193,7 @@ def _loop(scorer, combiner, Z, T, eos, alpha, offset, early_stopping, forced_eos
     scorer.start(Z)
     tokens = None
     state = None
+    reported = False  # did the combiner report provenance?
     for t in range(T):
         logprobs = scorer.step(tokens)  # (B, K, Z, V)
         if state is None:
@@ -250,6 +252,7 @@ def _loop(scorer, combiner, Z, T, eos, alpha, offset, early_stopping, forced_eos
         pool_len = torch.cat((pool_len, lens, lens - 1), dim=1).gather(1, top)
         if want_prov:
             cprov = cand.provenance
+            reported = reported or cprov is not None
             step_prov = (cprov[:, :Z] if cprov is not None
                          else torch.zeros((B, Z, K), dtype=torch.bool, device=dev))
             fin_prov = prov[batch, cparents]
@@ -284,7 +287,7 @@ def _loop(scorer, combiner, Z, T, eos, alpha, offset, early_stopping, forced_eos
         scorer.reorder(parents)
         tokens = new_tokens
 
-    return _collect(pool_score, pool_logp, pool_seq, pool_len, pool_prov, num_return, want_prov)
+    return _collect(pool_score, pool_logp, pool_seq, pool_len, pool_prov, num_return, want_prov and reported)
 
 
 def _collect(pool_score, pool_logp, pool_seq, pool_len, pool_prov, num_return, want_prov):

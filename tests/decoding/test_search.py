@@ -270,3 +270,12 @@ def test_length_penalty_score_definition():
         for h in hyps:
             assert h.score == pytest.approx(h.logprob / (len(h.tokens) + 1) ** 1.7, rel=1e-6)
             assert math.isfinite(h.logprob)
+
+
+def test_provenance_none_for_combiners_without_it():
+    res = beam_search(TableScorer(1, 2, 5, seed=1), Average(), beam_size=2, max_new_tokens=3, eos_token_id=0,
+                      return_provenance=True)
+    assert res[0][0].provenance is None
+    res = beam_search(TableScorer(1, 2, 5, seed=1), Vote(), beam_size=1, max_new_tokens=3, eos_token_id=0,
+                      return_provenance=True)
+    assert len(res[0][0].provenance) == len(res[0][0].tokens) and all(res[0][0].provenance)
