@@ -268,3 +268,15 @@ def test_batching_does_not_change_results():
     a = run(t, method="ebbs", pivots=("en",), batch_size=1)
     b = run(t, method="ebbs", pivots=("en",), batch_size=5)
     assert [r.token_ids for r in a] == [r.token_ids for r in b]
+
+
+def test_single_token_bad_words_of_the_generation_config_are_never_produced():
+    t = tiny("marian")
+    before = run(t, method="ebbs", pivots=("en",))
+    i, banned = next((i, r.token_ids[0]) for i, r in enumerate(before) if r.token_ids)
+    t.model.generation_config.bad_words_ids = [[banned], [banned, 5]]   # only single-token entries are masked
+    try:
+        after = run(t, method="ebbs", pivots=("en",))
+    finally:
+        t.model.generation_config.bad_words_ids = None
+    assert all(banned not in r.token_ids for r in after) and after[i].token_ids != before[i].token_ids
