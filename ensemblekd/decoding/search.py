@@ -296,6 +296,7 @@ def _collect(pool_score, pool_logp, pool_seq, pool_len, pool_prov, num_return, w
     logps = pool_logp.tolist()
     seqs = pool_seq.tolist()
     lens = pool_len.tolist()
+    provs = pool_prov[:, :num_return].tolist() if want_prov else None
     out: list[list[Hypothesis]] = []
     for b in range(len(scores)):
         hyps = []
@@ -305,8 +306,7 @@ def _collect(pool_score, pool_logp, pool_seq, pool_len, pool_prov, num_return, w
             n = lens[b][j]
             provenance = None
             if want_prov:
-                mask = pool_prov[b, j, :n]
-                provenance = tuple(tuple(int(k) for k in torch.nonzero(row).flatten().tolist()) for row in mask)
+                provenance = tuple(tuple(k for k, on in enumerate(row) if on) for row in provs[b][j][:n])
             hyps.append(Hypothesis(tuple(seqs[b][j][:n]), scores[b][j], logps[b][j], provenance))
         out.append(hyps)
     return out

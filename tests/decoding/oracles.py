@@ -194,6 +194,18 @@ def tiny_m2m100(seed: int, vocab: int = 48):
     return _peaked(tf.M2M100ForConditionalGeneration(cfg), cfg.eos_token_id, seed)
 
 
+def tiny_mbart(seed: int, vocab: int = 48):
+    """mBART-50 style: decoder start = EOS, forced target-language BOS, forced EOS at max length."""
+    import transformers as tf
+
+    cfg = tf.MBartConfig(vocab_size=vocab, d_model=16, encoder_layers=1, decoder_layers=1,
+                         encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32,
+                         decoder_ffn_dim=32, max_position_embeddings=64, init_std=1.0, dropout=0.0,
+                         decoder_start_token_id=2, forced_eos_token_id=2)
+    torch.manual_seed(seed)
+    return _peaked(tf.MBartForConditionalGeneration(cfg), cfg.eos_token_id, seed)
+
+
 def tiny_marian(seed: int, vocab: int = 48):
     import transformers as tf
 

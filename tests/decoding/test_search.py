@@ -12,7 +12,7 @@ from ensemblekd.decoding import EBBS, Average, CausalLMScorer, Hypothesis, Seq2S
 
 from .oracles import single_thread  # noqa: F401  (fixture)
 from .oracles import (TableScorer, padded, random_rows, reference_search, tiny_gpt2, tiny_m2m100, tiny_marian,
-                      tiny_t5)
+                      tiny_mbart, tiny_t5)
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -48,6 +48,7 @@ def _same_as_hf(ours, ref, eos, pad):
 # (family builder, forced bos token or None)
 FAMILIES = {
     "m2m100": (tiny_m2m100, 10),
+    "mbart": (tiny_mbart, 10),
     "marian": (tiny_marian, None),
     "t5": (tiny_t5, None),
 }
@@ -279,3 +280,18 @@ def test_provenance_none_for_combiners_without_it():
     res = beam_search(TableScorer(1, 2, 5, seed=1), Vote(), beam_size=1, max_new_tokens=3, eos_token_id=0,
                       return_provenance=True)
     assert len(res[0][0].provenance) == len(res[0][0].tokens) and all(res[0][0].provenance)
+
+
+def test_prompt_ensemble_identical_prompts_equal_single():
+    model = tiny_gpt2(1)
+    cfg = model.config
+    prompts = random_rows(5, (4, 6), 0, cfg.vocab_size - 1)
+    kw = dict(beam_size=3, max_new_tokens=6, eos_token_id=cfg.eos_token_id, num_return=2)
+    single = beam_search(CausalLMScorer(model, prompts, 1), Single(), **kw)
+    rows = [p for p in prompts for _ in range(3)]
+    _same(beam_search(CausalLMScorer(model, rows, 3), EBBS(), **kw), single)
+    _same(beam_search(CausalLMScorer(model, rows, 3), Average(), **kw), single)
+    # different prompts per component: runs, and EBBS K=1 per prompt equals Single
+    mixed = [prompts[0], prompts[1], prompts[1], prompts[0]]
+    res = beam_search(CausalLMScorer(model, mixed, 2), EBBS(), return_provenance=True, **kw)
+    assert all(h.provenance is not None and len(h.provenance) == len(h.tokens) for hyps in res for h in hyps)
