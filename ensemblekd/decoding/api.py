@@ -253,7 +253,7 @@ def translate(model, tokenizer, sources: Sequence[str], *, src_lang: str, tgt_la
               num_return: int = 1, return_provenance: bool = False, truncate: bool = False,
               restrict_vocab: bool = False, prompts: Optional[Sequence[str]] = None,
               language_names: Optional[Mapping[str, str]] = None, direct: bool = True, adapter=None,
-              progress: bool = True) -> list:
+              sort_by_length: bool = True, progress: bool = True) -> list:
     """Translate ``sources`` (one string per line) from ``src_lang`` into ``tgt_lang``.
 
     Args (beyond the obvious):
@@ -271,6 +271,7 @@ def translate(model, tokenizer, sources: Sequence[str], *, src_lang: str, tgt_la
         language_names: code -> name for T5 prefixes / prompts;  adapter: a :class:`LanguageAdapter` to use.
         direct: include the direct path as a component of the ensemble methods (``False``: pivots only).
         device: None (the model's device), "cpu", "cuda", ...; the model is moved there.
+        sort_by_length: form batches of sentences of similar length (the output order is unchanged).
         progress: tqdm bar over sentences on stderr.
 
     Returns one :class:`Translation` per source line, in order.
@@ -303,11 +304,14 @@ def translate(model, tokenizer, sources: Sequence[str], *, src_lang: str, tgt_la
     with tqdm(total=len(sources), desc=f"translate ({method})", unit="sent", disable=not progress,
               file=sys.stderr) as bar:
         bar.update(len(sources) - len(idx))
-        for start in range(0, len(idx), batch_size):
-            chunk = idx[start:start + batch_size]
-            sel = slice(start, start + len(chunk))
-            direct = {tpl: rows[(tgt_lang, tpl)][sel] for tpl in templates}
-            pivot_rows = {p: rows[(p, pivot_template)][sel] for p in pivots}
+        # batches of similar length: less padding, and fewer steps spent on sentences that are done
+        longest = [max((len(enc[j]) for enc in rows.values()), default=0) for j in range(len(idx))]
+        order = sorted(range(len(idx)), key=lambda j: -longest[j]) if sort_by_length else list(range(len(idx)))
+        for start in range(0, len(order), batch_size):
+            js = order[start:start + batch_size]
+            chunk = [idx[j] for j in js]
+            direct = {tpl: [rows[(tgt_lang, tpl)][j] for j in js] for tpl in templates}
+            pivot_rows = {p: [rows[(p, pivot_template)][j] for j in js] for p in pivots}
             results = _translate_batch(model, adapter, [sources[i] for i in chunk], src_lang, tgt_lang, pivots,
                                        comps, method, mask, direct, pivot_rows, **opts)
             for i, r in zip(chunk, results):

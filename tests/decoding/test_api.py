@@ -267,7 +267,10 @@ def test_batching_does_not_change_results():
     t = tiny("t5")
     a = run(t, method="ebbs", pivots=("en",), batch_size=1)
     b = run(t, method="ebbs", pivots=("en",), batch_size=5)
-    assert [r.token_ids for r in a] == [r.token_ids for r in b]
+    c = run(t, method="ebbs", pivots=("en",), batch_size=2, sort_by_length=False)
+    d = run(t, method="ebbs", pivots=("en",), batch_size=2)
+    assert [r.token_ids for r in a] == [r.token_ids for r in b] == [r.token_ids for r in c] == \
+        [r.token_ids for r in d]
 
 
 def test_single_token_bad_words_of_the_generation_config_are_never_produced():
