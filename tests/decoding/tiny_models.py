@@ -281,7 +281,12 @@ def _build_ekd(scheme: str) -> Tiny:
     from transformers import PreTrainedTokenizerFast
 
     lang_tokens = {lang: f"__{lang}__" for lang in LANGS}
+    from tokenizers import processors
+
     tok = _bpe(["<s>", "<pad>", "</s>", "<unk>", *lang_tokens.values()])
+    # like examples/zeroshot_mt/prepare.py: the tokenizer itself appends </s>
+    tok.post_processor = processors.TemplateProcessing(single="$A </s>", pair="$A </s> $B </s>",
+                                                       special_tokens=[("</s>", tok.token_to_id("</s>"))])
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", pad_token="<pad>", eos_token="</s>",
                                         unk_token="<unk>",
                                         additional_special_tokens=list(lang_tokens.values()))
