@@ -70,6 +70,23 @@ def test_direct_equals_hf_generate(family):
                 or family == "gpt2"
 
 
+@pytest.mark.parametrize("family", ["nllb", "t5"])
+def test_nbest_equals_hf_num_return_sequences(family):
+    t = tiny(family)
+    got = run(t, method="direct", num_return=Z, length_penalty=0.8)
+    eos = t.model.config.eos_token_id
+    for src, res in zip(SOURCES, got):
+        if not src.strip():
+            continue
+        ids, kw, skip = hf_inputs(t, src, "de", "fr")
+        out = t.model.generate(torch.tensor([ids]), num_beams=Z, num_return_sequences=Z, max_new_tokens=T,
+                               early_stopping=True, do_sample=False, length_penalty=0.8, output_scores=True,
+                               return_dict_in_generate=True, **kw)
+        ref = [tuple(s[skip:s.index(eos, skip)] if eos in s[skip:] else s[skip:]) for s in out.sequences.tolist()]
+        assert [r.token_ids for r in res.nbest] == ref
+        assert [r.score for r in res.nbest] == pytest.approx(out.sequences_scores.tolist(), abs=1e-5)
+
+
 @pytest.mark.parametrize("family", ["m2m100", "marian", "ekd_dec"])
 def test_vote_with_one_component_is_greedy(family):
     t = tiny(family)
