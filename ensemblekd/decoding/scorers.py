@@ -10,6 +10,7 @@ Protocol (see :class:`Scorer`)::
     scorer.start(beam_size)          # encoders once per row, prompt prefill, cache for B*K*Z rows
     scorer.step(tokens | None)       # -> FloatTensor[B, K, Z, V] log-probs (float32)
     scorer.reorder(parents[B, Z])    # beam z of sentence b continues beam parents[b, z]
+    scorer.select_sentences(kept)    # optional: keep only sentences kept[B'] (increasing), drop the rest
 
 Log-probabilities are ``log_softmax`` of the logits in float32.  NaN logits count as ``-inf``; a
 row with no finite logit gives all ``-inf`` (the search then ends that hypothesis).  The optional
@@ -131,6 +132,15 @@ class _BaseScorer:
         base = torch.arange(B * K, device=self.device).view(B, K, 1) * Z
         return (base + parents.to(self.device)[:, None, :]).reshape(-1)
 
+    def _kept_rows(self, kept: torch.Tensor) -> torch.Tensor:
+        """kept[B'] sentence indices -> their decoder rows ``[B'*K*Z]``; updates num_sentences."""
+        KZ = self.num_components * self._beam_size
+        kept = kept.to(self.device)
+        if kept.ndim != 1 or (len(kept) and (int(kept.min()) < 0 or int(kept.max()) >= self.num_sentences)):
+            raise ValueError(f"select_sentences: expected indices in [0, {self.num_sentences}), got {kept.tolist()}")
+        self.num_sentences = len(kept)
+        return (kept[:, None] * KZ + torch.arange(KZ, device=self.device)).reshape(-1)
+
     def _first(self, logits: torch.Tensor) -> torch.Tensor:
         lp = normalize_logits(logits, self._disallowed)
         B, K, Z = self.num_sentences, self.num_components, self._beam_size
@@ -208,6 +218,15 @@ class Seq2SeqScorer(_BaseScorer):
         B, K, Z = self.num_sentences, self.num_components, self._beam_size
         return lp.view(B, K, Z, -1)
 
+    def select_sentences(self, kept: torch.Tensor) -> None:
+        """Drop finished sentences: keep rows of ``kept`` (cache, encoder states, mask)."""
+        from transformers.modeling_outputs import BaseModelOutput
+
+        rows = self._kept_rows(kept)
+        self._cache.batch_select_indices(rows)
+        self._mask = self._mask[rows]
+        self._enc = BaseModelOutput(last_hidden_state=self._enc.last_hidden_state[rows])
+
     def reorder(self, parents: torch.Tensor) -> None:
         idx = self._rows(parents)
         cache = self._cache
@@ -272,6 +291,13 @@ class CausalLMScorer(_BaseScorer):
             lp = normalize_logits(out.logits[:, -1, :], self._disallowed)
         B, K, Z = self.num_sentences, self.num_components, self._beam_size
         return lp.view(B, K, Z, -1)
+
+    def select_sentences(self, kept: torch.Tensor) -> None:
+        """Drop finished sentences: keep rows of ``kept`` (cache, mask, positions)."""
+        rows = self._kept_rows(kept)
+        self._cache.batch_select_indices(rows)
+        self._mask = self._mask[rows]
+        self._next_pos = self._next_pos[rows]
 
     def reorder(self, parents: torch.Tensor) -> None:
         self._cache.reorder_cache(self._rows(parents))

@@ -30,6 +30,10 @@ Rules (chosen to be exactly those of ``transformers`` 5.x ``GenerationMixin._bea
 * Nothing left: a live beam whose next-token scores are ``-inf`` for every token and component
   (NaN logits count as ``-inf``) ends there; it enters the pool as it is (without EOS).
 * The result per sentence is the pool sorted by score, at most ``num_return`` hypotheses.
+* A sentence that is done leaves the batch when the scorer implements the optional
+  ``select_sentences(kept)`` (both HF scorers do): no more decoder work is spent on it
+  (``generate`` keeps computing it).  Results do not change, up to float rounding: a smaller batch
+  may round matrix products differently.
 
 Cost per step: one ``scorer.step`` (one decoder forward over ``B*K*Z`` rows), one combiner call
 and one ``scorer.reorder``; the bookkeeping here is ``O(B * Z * T)`` tensor work.
@@ -134,7 +138,7 @@ def beam_search(
     num_return: int = 1,
     return_provenance: bool = False,
     progress: Any = None,
-    step_callback: Optional[Callable[[int, torch.Tensor, torch.Tensor], None]] = None,
+    step_callback: Optional[Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], None]] = None,
 ) -> list[list[Hypothesis]]:
     """Beam search over ``scorer`` with the ranking rule of ``combiner``.
 
@@ -152,8 +156,9 @@ def beam_search(
     num_return: hypotheses returned per sentence (``1 <= num_return <= beam_size``).
     progress: None; True for a tqdm bar on stderr; or an object with ``update(n)`` (e.g. a tqdm)
         called once per step.
-    step_callback: called after each step as ``f(step, sequences[B, Z, step + 1],
-        scores[B, Z])`` with the new running (upper) beam, dead slots having score ``-inf``.
+    step_callback: called after each step as ``f(step, sequences[B', Z, step + 1], scores[B', Z],
+        sentences[B'])`` with the new running (upper) beam of the ``B'`` sentences still in the
+        batch (``sentences``: their indices in the input), dead slots having score ``-inf``.
 
     Returns ``B`` lists of at most ``num_return`` :class:`Hypothesis`, best first.
     Complexity: ``T`` scorer steps; memory ``O(B * Z * T)`` besides the scorer's.
@@ -194,6 +199,7 @@ def _loop(scorer, combiner, Z, T, eos, alpha, offset, early_stopping, forced_eos
     tokens = None
     state = None
     reported = False  # did the combiner report provenance?
+    compact = callable(getattr(scorer, "select_sentences", None))
     for t in range(T):
         logprobs = scorer.step(tokens)  # (B, K, Z, V)
         if state is None:
@@ -210,6 +216,8 @@ def _loop(scorer, combiner, Z, T, eos, alpha, offset, early_stopping, forced_eos
             improvable = torch.ones(B, dtype=torch.bool, device=dev)  # transformers' heuristic flag
             done = torch.zeros(B, dtype=torch.bool, device=dev)
             batch = torch.arange(B, device=dev)[:, None]
+            active = torch.arange(B, device=dev)  # original index of each current sentence
+            results: list[list[Hypothesis]] = [[] for _ in range(B)]
             state = True
         last = t == T - 1
         if last and forced_eos is not None:
@@ -279,15 +287,36 @@ def _loop(scorer, combiner, Z, T, eos, alpha, offset, early_stopping, forced_eos
             done = ~improvable
         done = done | ~(scores > neg_inf).any(dim=1)
         if callback is not None:
-            callback(t, seqs[:, :, : t + 1], scores)
+            callback(t, seqs[:, :, : t + 1], scores, active)
         if progress is not None:
             progress.update(1)
         if last or bool(done.all()):
             break
         scorer.reorder(parents)
         tokens = new_tokens
+        if compact and bool(done.any()):
+            # finished sentences leave the batch: their pools are final
+            gone = torch.nonzero(done).flatten()
+            hyps = _collect(pool_score[gone], pool_logp[gone], pool_seq[gone], pool_len[gone],
+                            None if pool_prov is None else pool_prov[gone], num_return, want_prov and reported)
+            for b, h in zip(active[gone].tolist(), hyps):
+                results[b] = h
+            kept = torch.nonzero(~done).flatten()
+            scorer.select_sentences(kept)
+            active, scores, seqs, tokens, improvable = (active[kept], scores[kept], seqs[kept], tokens[kept],
+                                                        improvable[kept])
+            pool_score, pool_logp, pool_seq, pool_len = (pool_score[kept], pool_logp[kept], pool_seq[kept],
+                                                         pool_len[kept])
+            if want_prov:
+                prov, pool_prov = prov[kept], pool_prov[kept]
+            done = done[kept]
+            B = len(kept)
+            batch = torch.arange(B, device=dev)[:, None]
 
-    return _collect(pool_score, pool_logp, pool_seq, pool_len, pool_prov, num_return, want_prov and reported)
+    hyps = _collect(pool_score, pool_logp, pool_seq, pool_len, pool_prov, num_return, want_prov and reported)
+    for b, h in zip(active.tolist(), hyps):
+        results[b] = h
+    return results
 
 
 def _collect(pool_score, pool_logp, pool_seq, pool_len, pool_prov, num_return, want_prov):

@@ -56,6 +56,7 @@ class TableScorer:
     # Scorer protocol
     def start(self, beam_size: int) -> None:
         self.Z = beam_size
+        self.ids = list(range(self.num_sentences))  # original sentence of each current row
         self.prefixes = [[() for _ in range(beam_size)] for _ in range(self.num_sentences)]
 
     def step(self, tokens):
@@ -67,8 +68,13 @@ class TableScorer:
         for b in range(self.num_sentences):
             for k in range(self.num_components):
                 for z in range(self.Z):
-                    out[b, k, z] = self.logprobs(b, k, self.prefixes[b][z])
+                    out[b, k, z] = self.logprobs(self.ids[b], k, self.prefixes[b][z])
         return torch.from_numpy(out)
+
+    def select_sentences(self, kept) -> None:
+        self.ids = [self.ids[int(i)] for i in kept]
+        self.prefixes = [self.prefixes[int(i)] for i in kept]
+        self.num_sentences = len(self.ids)
 
     def reorder(self, parents) -> None:
         for b in range(self.num_sentences):

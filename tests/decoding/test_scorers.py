@@ -116,6 +116,10 @@ def test_scorer_errors():
         scorer.reorder(torch.zeros(2, 3, dtype=torch.long))
     with pytest.raises(ValueError, match="tokens must have shape"):
         scorer.step(torch.zeros(1, 2, dtype=torch.long))
+    with pytest.raises(ValueError, match="select_sentences"):
+        scorer.select_sentences(torch.tensor([2]))
+    scorer.select_sentences(torch.tensor([1]))
+    assert scorer.num_sentences == 1 and scorer.step(torch.tensor([[4, 5]])).shape == (1, 1, 2, 48)
 
 
 def test_training_mode_warns():

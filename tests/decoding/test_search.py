@@ -175,8 +175,8 @@ def test_provenance_ebbs():
 def _run_toy(scorer, combiner, Z, T, eos, alpha, offset):
     uppers = []
 
-    def callback(step, seqs, scores):
-        uppers.append((seqs.clone(), scores.clone()))
+    def callback(step, seqs, scores, sentences):
+        uppers.append({int(b): (seqs[i].clone(), scores[i].clone()) for i, b in enumerate(sentences)})
 
     res = beam_search(scorer, combiner, beam_size=Z, max_new_tokens=T, eos_token_id=eos, length_penalty=alpha,
                       length_offset=offset, num_return=Z, step_callback=callback)
@@ -189,11 +189,9 @@ def _check_against_reference(scorer, combiner, ref_kwargs, Z, T, eos, alpha, off
         ref_uppers, ref_pool = reference_search(scorer, b, Z=Z, T=T, eos=eos, alpha=alpha, offset=offset,
                                                 **ref_kwargs)
         for t, beam in enumerate(ref_uppers):
-            if t >= len(uppers):  # the batch stopped (every sentence done); so did this one
-                break
-            seqs, scores = uppers[t]
-            live = [(tuple(seqs[b, z].tolist()), float(scores[b, z])) for z in range(Z)
-                    if scores[b, z] > float("-inf")]
+            assert b in uppers[t], (t, "sentence left the batch too early")
+            seqs, scores = uppers[t][b]
+            live = [(tuple(seqs[z].tolist()), float(scores[z])) for z in range(Z) if scores[z] > float("-inf")]
             assert [p for p, _ in live] == [p for p, _ in beam], (t, live, beam)
             assert [s for _, s in live] == pytest.approx([s for _, s in beam], abs=1e-4)
         got = [(h.tokens, h.score) for h in res[b]]
@@ -295,3 +293,56 @@ def test_prompt_ensemble_identical_prompts_equal_single():
     mixed = [prompts[0], prompts[1], prompts[1], prompts[0]]
     res = beam_search(CausalLMScorer(model, mixed, 2), EBBS(), return_provenance=True, **kw)
     assert all(h.provenance is not None and len(h.provenance) == len(h.tokens) for hyps in res for h in hyps)
+
+
+class _NoSelect:
+    """The same scorer without the optional select_sentences (finished sentences stay in the batch)."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.num_sentences, self.num_components, self.vocab_size = (inner.num_sentences, inner.num_components,
+                                                                     inner.vocab_size)
+
+    def start(self, beam_size):
+        self.inner.start(beam_size)
+
+    def step(self, tokens):
+        return self.inner.step(tokens)
+
+    def reorder(self, parents):
+        self.inner.reorder(parents)
+
+
+@pytest.mark.parametrize("comb", [Single(), EBBS()])
+def test_finished_sentences_leave_the_batch(comb):
+    model = tiny_m2m100(2)  # its sentences end at different steps
+    K = 1 if isinstance(comb, Single) else 2
+    src = random_rows(0, (7, 3, 9, 5, 4, 6), 3, 46, end=2)
+    rows = [s for s in src for _ in range(K)]
+    calls = []
+    scorer = Seq2SeqScorer(model, rows, [2, 10], K)
+    select = scorer.select_sentences
+    scorer.select_sentences = lambda kept: (calls.append(kept.tolist()), select(kept))
+    kw = dict(beam_size=3, max_new_tokens=12, eos_token_id=2, length_offset=1, num_return=3,
+              return_provenance=True)
+    got = beam_search(scorer, comb, **kw)
+    assert calls, "no sentence finished before the others"
+    want = beam_search(_NoSelect(Seq2SeqScorer(model, rows, [2, 10], K)), comb, **kw)
+    # equal up to float rounding (a smaller batch may round matrix products differently)
+    _same(got, want, tol=1e-5)
+    assert [[h.provenance for h in hyps] for hyps in got] == [[h.provenance for h in hyps] for hyps in want]
+
+
+def test_finished_prompts_leave_the_batch_causal_lm():
+    model = tiny_gpt2(1)
+    prompts = random_rows(1, (5, 2, 8, 3), 0, 47)
+    rows = [p for p in prompts for _ in range(2)]
+    calls = []
+    scorer = CausalLMScorer(model, rows, 2)
+    select = scorer.select_sentences
+    scorer.select_sentences = lambda kept: (calls.append(kept.tolist()), select(kept))
+    kw = dict(beam_size=2, max_new_tokens=12, eos_token_id=47, num_return=2)
+    got = beam_search(scorer, EBBS(), **kw)
+    assert calls
+    _same(got, beam_search(_NoSelect(CausalLMScorer(model, rows, 2)), EBBS(), **kw), tol=1e-5)
+    _same(beam_search(CausalLMScorer(model, prompts, 1), Single(), **kw), got, tol=1e-4)
