@@ -25,7 +25,10 @@ from .parser_train import CheckpointError, TrainConfig, TrainResult, resolve_dev
 
 __all__ = ["ParserConfig", "TrainConfig", "TrainResult", "Parser", "TreeFileError",
            "CheckpointError", "read_targets", "read_sentences", "train_parser", "load_parser",
-           "spans_to_bracket", "mean_f1"]
+           "spans_to_bracket", "mean_f1", "split_dev", "DECODERS"]
+
+
+DECODERS = ("viterbi", "mbr")
 
 
 class TreeFileError(ValueError):
@@ -183,12 +186,24 @@ class Parser:
     def __init__(self, model, vocab: Vocab, config: ParserConfig, device):
         self.model, self.vocab, self.config, self.device = model, vocab, config, device
 
-    def predict_spans(self, sentences: Sequence[Sequence[str]], batch_size: int = 64) -> list:
-        """Per sentence, int64 (n-1, 2) rows ``[start, end)`` of the best tree's internal nodes."""
+    def predict_spans(self, sentences: Sequence[Sequence[str]], batch_size: int = 64,
+                      decode: str = "viterbi") -> list:
+        """Per sentence, int64 (n-1, 2) rows ``[start, end)`` of the predicted tree's internal nodes.
+
+        ``decode="viterbi"``: the tree with the largest total span score.  ``"mbr"``: the tree
+        with the largest sum of span *marginals* under the tree CRF (minimum Bayes risk for span
+        recall; for a student trained on K teachers' trees the marginals estimate each span's
+        vote share, so this mirrors the generative average itself).  Both decode with the CYK
+        kernel; mbr adds one inside-outside pass, O(N^3) per batch.
+        """
         import torch
 
         from ensemblekd.trees.cyk import cyk_best_trees
 
+        from .tree_crf import span_marginals
+
+        if decode not in DECODERS:
+            raise ValueError(f"decode={decode!r}; expected one of {DECODERS}")
         self.model.eval()
         order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
         out: list = [None] * len(sentences)
@@ -197,18 +212,23 @@ class Parser:
                 idx = order[start:start + batch_size]
                 batch = [sentences[i] for i in idx]
                 words, chars, lens = self.vocab.encode(batch, self.config.max_word_chars, self.device)
-                scores = self.model(words, chars, lens).double().cpu().numpy()
+                scores = self.model(words, chars, lens).double()
+                if decode == "mbr":
+                    scores = span_marginals(scores, lens.to(scores.device))
+                scores = scores.cpu().numpy()
                 mats = [scores[b, : len(sentences[i]), : len(sentences[i]) + 1]
                         for b, i in enumerate(idx)]
                 for i, spans in zip(idx, cyk_best_trees(mats)):
                     out[i] = spans
         return out
 
-    def parse(self, sentences: Sequence[Sequence[str]], batch_size: int = 64) -> list[str]:
+    def parse(self, sentences: Sequence[Sequence[str]], batch_size: int = 64,
+              decode: str = "viterbi") -> list[str]:
+        """Bracket strings (label X) for tokenized sentences; see :meth:`predict_spans`."""
         for k, s in enumerate(sentences, start=1):
             if len(s) == 0:
                 raise TreeFileError(f"sentence {k} is empty; expected at least one token")
-        return spans_to_bracket(sentences, self.predict_spans(sentences, batch_size))
+        return spans_to_bracket(sentences, self.predict_spans(sentences, batch_size, decode))
 
 
 def load_parser(model_dir, device: str = "cpu") -> Parser:
@@ -248,6 +268,14 @@ def load_parser(model_dir, device: str = "cpu") -> Parser:
 
 
 # --------------------------------------------------------------------------- training
+def split_dev(n: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """(train indices, dev indices): a seeded random ``fraction`` of range(n) held out."""
+    idx = list(range(n))
+    random.Random(seed).shuffle(idx)
+    n_dev = int(round(fraction * n))
+    return sorted(idx[n_dev:]), sorted(idx[:n_dev])
+
+
 def train_parser(trees, out_dir, parser_config: ParserConfig | None = None,
                  train_config: TrainConfig | None = None, dev_trees=None,
                  dev_fraction: float = 0.1, quiet: bool = False, after_epoch=None) -> TrainResult:
@@ -267,10 +295,7 @@ def train_parser(trees, out_dir, parser_config: ParserConfig | None = None,
         d_sent, _, d_refs = read_targets(dev_trees)
         train_idx = list(range(len(sentences)))
     else:
-        idx = list(range(len(sentences)))
-        random.Random(tconf.seed).shuffle(idx)
-        n_dev = int(round(dev_fraction * len(idx)))
-        dev_idx, train_idx = sorted(idx[:n_dev]), sorted(idx[n_dev:])
+        train_idx, dev_idx = split_dev(len(sentences), dev_fraction, tconf.seed)
         d_sent, d_refs = [sentences[i] for i in dev_idx], [refs[i] for i in dev_idx]
         if not train_idx:
             raise TreeFileError("empty training set after holding out the dev sentences")

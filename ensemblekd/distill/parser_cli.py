@@ -64,6 +64,8 @@ def register_parse(sub) -> None:
     p.add_argument("-i", "--input", default="-", help="input file (- = stdin)")
     p.add_argument("-o", "--output", default="-", help="output file (- = stdout)")
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--decode", choices=("viterbi", "mbr"), default="viterbi",
+                   help="viterbi: best total span score; mbr: best total span marginal (tree CRF)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.set_defaults(func=_parse)
@@ -97,7 +99,7 @@ def _parse(args) -> int:
         sentences = read_sentences(sys.stdin, name="<stdin>")
     else:
         sentences = read_sentences(args.input)
-    trees = parser.parse(sentences, batch_size=args.batch_size)
+    trees = parser.parse(sentences, batch_size=args.batch_size, decode=args.decode)
     text = "".join(t + "\n" for t in trees)
     if args.output == "-":
         sys.stdout.write(text)

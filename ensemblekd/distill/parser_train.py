@@ -177,7 +177,7 @@ def train_loop(out_dir, vocab: Vocab, pconf: ParserConfig, tconf: TrainConfig,
     for epoch in range(start_epoch, tconf.epochs + 1):
         if tconf.patience is not None and bad >= tconf.patience:
             break
-        t0 = time.time()
+        t0, c0 = time.time(), time.process_time()
         seed = tconf.seed * 100003 + epoch
         torch.manual_seed(seed)
         gen = torch.Generator().manual_seed(seed)
@@ -211,7 +211,8 @@ def train_loop(out_dir, vocab: Vocab, pconf: ParserConfig, tconf: TrainConfig,
         else:
             bad += 1
         history.append({"epoch": epoch, "loss": total / max(count, 1), "dev": dev,
-                        "seconds": round(time.time() - t0, 2)})
+                        "seconds": round(time.time() - t0, 2),
+                        "cpu_seconds": round(time.process_time() - c0, 2)})
         state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
                  "best": best, "best_epoch": best_epoch, "history": history, "bad": bad}
         atomic_write(state_path, lambda fh: torch.save(state, fh))

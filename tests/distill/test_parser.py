@@ -255,3 +255,25 @@ def test_config_validation():
         TrainConfig(loss="hinge")
     with pytest.raises(ValueError, match="epochs"):
         TrainConfig(epochs=0)
+
+
+def test_mbr_decoding_is_the_brute_force_max_expected_spans():
+    torch.manual_seed(2)
+    sents = [["a", "b", "c", "d", "e"], ["x", "y", "z", "w"]]
+    vocab = Vocab.build(sents)
+    model = SpanParser(TINY, len(vocab.words), len(vocab.chars)).eval()
+    parser = P.Parser(model, vocab, TINY, torch.device("cpu"))
+    with torch.no_grad():
+        scores = model(*vocab.encode(sents, TINY.max_word_chars)).double()
+    for b, (sent, spans) in enumerate(zip(sents, parser.predict_spans(sents, decode="mbr"))):
+        n = len(sent)
+        trees = binary_trees(0, n)
+        weights = [np.exp(tree_score(scores[b].tolist(), t)) for t in trees]
+        marg = {}
+        for w, t in zip(weights, trees):
+            for span in t:
+                marg[span] = marg.get(span, 0.0) + w / sum(weights)
+        best = max(trees, key=lambda t: sum(marg[s] for s in t))
+        assert frozenset(map(tuple, spans.tolist())) | {(i, i + 1) for i in range(n)} == best
+    with pytest.raises(ValueError, match="decode"):
+        parser.predict_spans(sents, decode="beam")
