@@ -91,6 +91,10 @@ def main(argv=None) -> dict:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.quiet:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
     directions = [parse_direction(d) for d in args.directions]
     src_langs = sorted({s for s, _ in directions})
     if "en" in src_langs:
@@ -135,7 +139,7 @@ def main(argv=None) -> dict:
                     hyps = [r.text.replace("\n", " ") for r in translate(
                         model, tokenizer, srcs, src_lang=s, tgt_lang=t, pivots=pivots, method=method,
                         beam_size=args.beam, length_penalty=args.length_penalty,
-                        max_new_tokens=args.max_new_tokens, device=args.device, **kw)]
+                        max_new_tokens=args.max_new_tokens, device=args.device, progress=not args.quiet, **kw)]
                     timings[f"eval {system} {test} {s}-{t} (s)"] = round(time.perf_counter() - t0, 1)
                     write_atomic(out_file, "\n".join(hyps) + "\n")
                 bleu = sacrebleu.corpus_bleu(hyps, [refs]).score
