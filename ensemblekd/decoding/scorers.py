@@ -187,6 +187,7 @@ class Seq2SeqScorer(_BaseScorer):
         from transformers.modeling_outputs import BaseModelOutput
 
         Z = self._beam_size = int(beam_size)
+        self.num_sentences = len(self._rows_in) // self.num_components  # a scorer may be started again
         ids, mask = _pad(self._rows_in, self._pad_id, left=False, device=self.device)
         with torch.inference_mode():
             enc = self.model.get_encoder()(input_ids=ids, attention_mask=mask, return_dict=True)
@@ -261,6 +262,7 @@ class CausalLMScorer(_BaseScorer):
 
     def start(self, beam_size: int) -> None:
         Z = self._beam_size = int(beam_size)
+        self.num_sentences = len(self._rows_in) // self.num_components  # a scorer may be started again
         ids, mask = _pad(self._rows_in, self._pad_id, left=True, device=self.device)
         pos = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
         with torch.inference_mode():

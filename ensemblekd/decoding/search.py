@@ -193,9 +193,9 @@ def beam_search(
 
 def _loop(scorer, combiner, Z, T, eos, alpha, offset, early_stopping, forced_eos, num_return, want_prov, progress,
           callback):
-    B, K = scorer.num_sentences, scorer.num_components
     neg_inf = float("-inf")
     scorer.start(Z)
+    B, K = scorer.num_sentences, scorer.num_components
     tokens = None
     state = None
     reported = False  # did the combiner report provenance?

@@ -40,6 +40,7 @@ class TableScorer:
     def __init__(self, B: int, K: int, V: int, seed: int = 0, *, identical: bool = False,
                  temperature: float = 1.5, dead_prefixes: Sequence[tuple] = ()):
         self.num_sentences, self.num_components, self.vocab_size = B, K, V
+        self.B0 = B
         self.seed, self.identical, self.temperature = seed, identical, temperature
         self.dead_prefixes = set(dead_prefixes)
         self.prefixes = None
@@ -56,6 +57,7 @@ class TableScorer:
     # Scorer protocol
     def start(self, beam_size: int) -> None:
         self.Z = beam_size
+        self.num_sentences = self.B0
         self.ids = list(range(self.num_sentences))  # original sentence of each current row
         self.prefixes = [[() for _ in range(beam_size)] for _ in range(self.num_sentences)]
 
