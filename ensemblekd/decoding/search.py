@@ -28,7 +28,8 @@ Rules (chosen to be exactly those of ``transformers`` 5.x ``GenerationMixin._bea
   can no longer beat the worst pooled one).  The loop ends when every sentence is done or after
   ``max_new_tokens`` steps.
 * Nothing left: a live beam whose next-token scores are ``-inf`` for every token and component
-  (NaN logits count as ``-inf``) ends there; it enters the pool as it is (without EOS).
+  (NaN logits count as ``-inf``) ends there; it enters the pool as it is (without EOS; its length
+  in the penalty is at least 1).
 * The result per sentence is the pool sorted by score, at most ``num_return`` hypotheses.
 * A sentence that is done leaves the batch when the scorer implements the optional
   ``select_sentences(kept)`` (both HF scorers do): no more decoder work is spent on it
