@@ -161,6 +161,8 @@ def train_loop(out_dir, vocab: Vocab, pconf: ParserConfig, tconf: TrainConfig,
     model = SpanParser(pconf, len(vocab.words), len(vocab.chars)).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=tconf.lr)
     start_epoch, best, best_epoch, history, bad = 1, None, 0, [], 0
+    if not state_path.exists() and (out_dir / "config.json").exists():
+        _check_not_foreign(out_dir)
     if state_path.exists():
         _check_resumable(out_dir, config)
         state = torch.load(state_path, map_location=device, weights_only=False)
@@ -230,6 +232,17 @@ def _safetensors_bytes(tensors) -> bytes:
     from safetensors.torch import save
 
     return save(tensors, metadata={"architecture": ARCHITECTURE})
+
+
+def _check_not_foreign(out_dir: Path) -> None:
+    """Refuse to write into a directory holding another kind of checkpoint (e.g. an HF model)."""
+    try:
+        arch = json.loads((out_dir / "config.json").read_text()).get("architecture")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        arch = None
+    if arch != ARCHITECTURE:
+        raise CheckpointError(f"{out_dir} already holds a config.json that is not a span-parser "
+                              "checkpoint (another model?); use another output directory")
 
 
 def _check_resumable(out_dir: Path, config: dict) -> None:

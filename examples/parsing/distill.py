@@ -42,6 +42,9 @@ def main(argv=None) -> int:
     ap.add_argument("--patience", type=int, default=4)
     ap.add_argument("--loss", choices=("crf", "margin"), default="crf")
     ap.add_argument("--dev-fraction", type=float, default=0.1)
+    ap.add_argument("--hidden", type=int, default=200, help="BiLSTM size per direction")
+    ap.add_argument("--mlp", type=int, default=250, help="span MLP width")
+    ap.add_argument("--dropout", type=float, default=0.3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--words-from", default="cased",
                     help="teacher whose words (the sentence text) the students read: 'cased' = the "
@@ -96,7 +99,8 @@ def main(argv=None) -> int:
     for name in args.students:
         out = work / f"student-{name}"
         cpu0, wall0 = time.process_time(), time.time()
-        res = train_parser(targets[name], out, ParserConfig(),
+        res = train_parser(targets[name], out, ParserConfig(hidden=args.hidden, mlp=args.mlp,
+                                                            dropout=args.dropout),
                            TrainConfig(epochs=args.epochs, loss=args.loss, seed=args.seed,
                                        patience=args.patience, threads=args.threads),
                            dev_fraction=args.dev_fraction, quiet=args.quiet)

@@ -211,6 +211,9 @@ def test_foreign_and_mismatched_checkpoints(trained, tmp_path):
     (hf / "config.json").write_text(json.dumps({"model_type": "marian", "d_model": 16}))
     with pytest.raises(P.CheckpointError, match="architecture None"):
         P.load_parser(hf)
+    with pytest.raises(P.CheckpointError, match="not a span-parser checkpoint"):
+        P.train_parser([trained[0]], hf, TINY, TrainConfig(epochs=1), quiet=True)
+    assert json.loads((hf / "config.json").read_text())["model_type"] == "marian"  # untouched
     other = tmp_path / "other"
     other.mkdir()
     for name in ("vocab.json", "model.safetensors"):
