@@ -38,9 +38,10 @@ def main(argv=None) -> int:
                     help="output directory (averaged trees, students, predictions, results.json)")
     ap.add_argument("--students", nargs="+", default=["generative", "union"],
                     choices=["generative", "union"])
-    ap.add_argument("--epochs", type=int, default=15)
-    ap.add_argument("--patience", type=int, default=4)
-    ap.add_argument("--loss", choices=("crf", "margin"), default="crf")
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--patience", type=int, default=6)
+    ap.add_argument("--loss", choices=("crf", "margin"), default="margin",
+                    help="margin had the higher dev agreement (79.1 vs 78.4) for the generative student")
     ap.add_argument("--dev-fraction", type=float, default=0.1)
     ap.add_argument("--hidden", type=int, default=200, help="BiLSTM size per direction")
     ap.add_argument("--mlp", type=int, default=250, help="span MLP width")
