@@ -59,7 +59,8 @@ def parse_args(argv=None):
     ap.add_argument("--data", type=Path, required=True, help="Multi30k folder with train.{de,fr,cs}, test_*.*")
     ap.add_argument("--out", type=Path, required=True, help="working directory (re-run to resume)")
     ap.add_argument("--directions", nargs="+", default=ZERO_SHOT)
-    ap.add_argument("--students", nargs="+", default=list(STUDENTS), choices=list(STUDENTS))
+    ap.add_argument("--students", nargs="*", default=list(STUDENTS), choices=list(STUDENTS),
+                    help="students to distil (none: evaluate the base model only)")
     ap.add_argument("--train-lines", type=int, default=None, help="first N train lines per source language")
     ap.add_argument("--test-lines", type=int, default=None, help="first N lines of each test set")
     ap.add_argument("--beam", type=int, default=5)
