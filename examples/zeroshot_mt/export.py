@@ -68,8 +68,8 @@ def write_card(out: Path, n_params: int, rec: dict | None, test: dict | None, ru
         "- Data: Multi30k task 1 train split (Elliott et al. 2016; 29,000 captions), ONLY the six English-centric",
         "  directions en↔de, en↔fr, en↔cs (174k pairs). de↔fr, de↔cs, fr↔cs are zero-shot. Research use (Flickr30k).",
         "- Training: AdamW (0.9, 0.98), lr 1e-3, 400 warmup steps, inverse-sqrt decay, label smoothing 0.1, dropout 0.1,",
-        "  clip 1.0, batches of ≤ 4,000 target tokens, bf16 autocast, seed 1; CPU only, 1-2 threads (`--threads auto`)
-  on a 2-core machine shared with other jobs, so minutes are wall time under load, evaluations included.",
+        "  clip 1.0, batches of ≤ 4,000 target tokens, bf16 autocast, seed 1; CPU only, 1-2 threads (`--threads auto`)",
+        "  on a 2-core machine shared with other jobs, so minutes are wall time under load, evaluations included.",
     ]
     if rec:
         lines += [
