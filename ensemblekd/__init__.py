@@ -66,3 +66,47 @@ def __getattr__(name: str):
 
 def __dir__():
     return sorted(__all__)
+
+
+def _register_models_on_transformers_import() -> None:
+    """Register :mod:`ensemblekd.models` with transformers' Auto classes once transformers is imported.
+
+    ``import ensemblekd`` must not import transformers; so if it is not loaded yet, a one-shot meta-path finder
+    wraps its loader and registers right after ``import transformers`` finishes."""
+    import sys
+
+    if "transformers" in sys.modules:
+        from .models import register
+
+        register()
+        return
+    import importlib.abc
+    import importlib.machinery
+
+    class _Loader(importlib.abc.Loader):
+        def __init__(self, inner):
+            self.inner = inner
+
+        def create_module(self, spec):
+            return self.inner.create_module(spec)
+
+        def exec_module(self, module):
+            self.inner.exec_module(module)
+            from .models import register
+
+            register()
+
+    class _Finder(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name != "transformers":
+                return None
+            sys.meta_path.remove(self)
+            spec = importlib.machinery.PathFinder.find_spec(name, path)
+            if spec is not None and spec.loader is not None:
+                spec.loader = _Loader(spec.loader)
+            return spec
+
+    sys.meta_path.insert(0, _Finder())
+
+
+_register_models_on_transformers_import()

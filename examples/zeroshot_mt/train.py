@@ -47,9 +47,17 @@ DEFAULT_DATA = HERE.parents[1].parent / "shared" / "data" / "multi30k"
 
 
 def build_config(args, tokenizer):
+    """Stock ``M2M100Config``; with --no-residual-layers the registered ``ensemblekd_m2m100`` config (Liu et al.
+    2021: no self-attention residual in those encoder layers), loadable by AutoConfig after ``import ensemblekd``."""
     from transformers import M2M100Config
 
+    kwargs = {}
+    if args.no_residual_layers:
+        from ensemblekd.models.residual_free import ResidualFreeM2M100Config as M2M100Config  # noqa: N814
+
+        kwargs["encoder_no_residual_layers"] = args.no_residual_layers
     cfg = M2M100Config(
+        **kwargs,
         vocab_size=len(tokenizer),
         d_model=args.d_model,
         encoder_layers=args.layers,
@@ -165,6 +173,9 @@ def parse_args(argv):
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--ffn", type=int, default=1024)
     ap.add_argument("--dropout", type=float, default=0.1)
+    ap.add_argument("--no-residual-layers", type=int, nargs="*", default=[], metavar="I",
+                    help="0-based encoder layers without the self-attention residual (Liu et al. 2021; e.g. 1 = the "
+                    "middle of 3); default none = stock M2M100")
     ap.add_argument("--max-tokens", type=int, default=4000)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--warmup", type=int, default=400)
@@ -193,7 +204,9 @@ def main(argv=None) -> dict:
     import torch.nn.functional as F
     from safetensors.torch import save_model
     from tqdm import tqdm
-    from transformers import AutoTokenizer, M2M100ForConditionalGeneration
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    import ensemblekd  # noqa: F401  (registers ensemblekd.models with the Auto classes)
 
     args = parse_args(argv)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -218,7 +231,7 @@ def main(argv=None) -> dict:
     torch.manual_seed(args.seed)
     random.seed(args.seed)
     config = build_config(args, tokenizer)
-    model = M2M100ForConditionalGeneration(config)
+    model = AutoModelForSeq2SeqLM.from_config(config)
     model.generation_config.decoder_start_token_id = config.decoder_start_token_id
     model.generation_config.forced_bos_token_id = None
     model.to(device)
