@@ -7,9 +7,12 @@ it; the whole-sentence span and single words are in every tree and are not votes
 * ``generative``: the binary tree maximizing the sum over its spans of the (weighted) number of
   teachers containing the span: the CYK DP of :mod:`.cyk` with the vote counts as span scores,
   O(n^3) per sentence.  Ties: the first maximum over the split point (smallest left part).
-* ``selective``: the teacher tree with the most hits, ``hits(T_k) = sum_j w_j |S_k & S_j|``
-  over all teachers j including k itself (as the original; for binary teachers the self term is
-  the same for every k), S = a tree's votes.  Ties: the first teacher.
+* ``selective``: the teacher tree with the most hits against the OTHER teachers,
+  ``hits(T_k) = sum_j w_j |S_k & S_j| - |S_k|``, S = a tree's votes: an integer weight w counts
+  like w copies of the teacher, each scored against the other copies and teachers (unit weights:
+  ``sum_{j != k} |S_k & S_j|``); a weight-0 teacher is never chosen.  Ties: the first teacher.
+  (The original counts k against itself too; that self term, ``|S_k|``, is the same for every k
+  on binary teachers -- the golden files -- but would favour n-ary trees with more spans.)
 
 Teacher trees are read as in :mod:`.io`: unary chains collapsed, and an n-ary node counts as
 the one span it covers -- no artificial binarization spans are added (the original code
@@ -22,7 +25,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .cyk import cyk_packed
-from .io import TreeSource, Treebank, as_treebank
+from .io import TreeSource, Treebank, as_treebank, check_line_counts
 from .write import format_trees, pack_words
 
 __all__ = ["average_trees", "span_votes", "MODES"]
@@ -33,11 +36,7 @@ MODES = ("generative", "selective")
 def _check_aligned(banks: list[Treebank]) -> None:
     first = banks[0]
     for k, tb in enumerate(banks[1:], start=2):
-        if len(tb) != len(first):
-            raise ValueError(
-                f"teacher {k} ({tb.source}) has {len(tb)} trees but teacher 1 ({first.source}) has "
-                f"{len(first)}; expected line-aligned files"
-            )
+        check_line_counts(first, "teacher 1", tb, f"teacher {k}")
         bad = np.flatnonzero(tb.n_words != first.n_words)
         if bad.size:
             b = int(bad[0])
@@ -90,14 +89,19 @@ def span_votes(banks: Sequence[Treebank], weights: np.ndarray) -> tuple:
     return scores, score_offsets, n_words, vote_index
 
 
-def _selective(banks, scores, vote_index) -> tuple[np.ndarray, np.ndarray]:
-    """Spans of the teacher with the most hits on every line (first teacher on ties)."""
+def _selective(banks, scores, vote_index, weights) -> tuple[np.ndarray, np.ndarray]:
+    """Spans of the teacher with the most hits against the others on every line (first teacher on ties)."""
     k_count = len(banks)
     n_lines = len(banks[0])
     hits = np.zeros((k_count, n_lines))
     for k, (tb, flat) in enumerate(zip(banks, vote_index)):
         vote = flat >= 0
-        hits[k] = np.bincount(tb.span_line()[vote], weights=scores[flat[vote]], minlength=n_lines)
+        line = tb.span_line()[vote]
+        # one self-count out: teacher k is scored against the other teachers (and its other w_k - 1 copies)
+        hits[k] = np.bincount(line, weights=scores[flat[vote]], minlength=n_lines)
+        hits[k] -= np.bincount(line, minlength=n_lines)
+        if weights[k] == 0:
+            hits[k] = -np.inf
     choice = np.argmax(hits, axis=0)  # first maximum
     # gather each line's spans from its chosen teacher
     counts = np.stack([np.diff(tb.span_offsets) for tb in banks])  # (K, B)
@@ -149,7 +153,7 @@ def average_trees(
     if mode == "generative":
         spans, span_offsets = cyk_packed(scores, score_offsets, n_words)
     else:
-        spans, span_offsets = _selective(banks, scores, vote_index)
+        spans, span_offsets = _selective(banks, scores, vote_index, w)
     if words is None:
         text, bounds, offsets = banks[0].text, banks[0].word_bounds, banks[0].word_offsets
     else:

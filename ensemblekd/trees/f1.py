@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .io import TreeSource, Treebank, as_treebank
+from .io import TreeSource, Treebank, as_treebank, check_line_counts
 
 __all__ = ["F1Result", "tree_f1"]
 
@@ -71,8 +71,7 @@ def tree_f1(gold: TreeSource, pred: TreeSource, *, max_length: int = 150, empty_
     """
     g = as_treebank(gold, source="gold", empty_lines=empty_lines)
     p = as_treebank(pred, source="pred", empty_lines=empty_lines)
-    if len(g) != len(p):
-        raise ValueError(f"gold ({g.source}) has {len(g)} trees but pred ({p.source}) has {len(p)}; expected line-aligned files")
+    check_line_counts(g, "gold", p, "pred")
     mismatch = (g.n_words != p.n_words) & (g.n_words > 0) & (p.n_words > 0)
     if mismatch.any():
         b = int(np.flatnonzero(mismatch)[0])

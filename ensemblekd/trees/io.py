@@ -28,7 +28,7 @@ import numpy as np
 
 from ._jit import Kernel
 
-__all__ = ["TreeFormatError", "Treebank", "read_trees", "parse_trees", "as_treebank", "same_trees"]
+__all__ = ["TreeFormatError", "Treebank", "read_trees", "parse_trees", "as_treebank", "same_trees", "check_line_counts"]
 
 EMPTY_LINE_POLICIES = ("error", "keep")
 
@@ -313,3 +313,14 @@ def same_trees(a: Treebank, b: Treebank) -> np.ndarray:
             and a.words(line) == b.words(line)
         )
     return same
+
+
+def check_line_counts(ref: Treebank, ref_name: str, other: Treebank, other_name: str) -> None:
+    """Raise a ValueError naming both files and the first line that only one of them has."""
+    if len(ref) == len(other):
+        return
+    short, long_ = (ref, other) if len(ref) < len(other) else (other, ref)
+    short_name, long_name = (ref_name, other_name) if short is ref else (other_name, ref_name)
+    raise ValueError(
+        f"line {len(short) + 1}: {long_name} ({long_.source}) has a tree there but {short_name} ({short.source}) "
+        f"ends after line {len(short)} ({len(long_)} vs {len(short)} lines); expected line-aligned files")

@@ -44,7 +44,7 @@ def hf_inputs(t, text, src, tgt):
         return ids, dict(pad_token_id=tok.eos_token_id), len(ids)
     lang = {c: tok.convert_tokens_to_ids(f"__{c}__") for c in (src, tgt)}
     body = tok(text, add_special_tokens=False)["input_ids"]
-    if f == "ekd_src":
+    if f in ("ekd_src", "ekd_rf"):
         return [lang[tgt], *body, tok.eos_token_id], {}, 1
     return [lang[src], *body, tok.eos_token_id], dict(forced_bos_token_id=lang[tgt]), 2
 

@@ -10,6 +10,8 @@
 * ``gpt2``     GPT2LMHeadModel + GPT2Tokenizer (byte-level BPE trained with ``tokenizers``)
 * ``ekd_src`` / ``ekd_dec``  our own scheme: M2M100 architecture, PreTrainedTokenizerFast with ``__xx__``
   language tokens, config attributes ``ensemblekd_language_scheme`` = target_token_in_source / _decoder.
+* ``ekd_rf``   like ``ekd_src`` on ``ensemblekd.models``' residual-free M2M100 (3 encoder layers, no
+  self-attention residual in layer 1), the architecture of the shipped zero-shot model.
 
 Weights are drawn with a large init scale so that next-token distributions are peaked (few near-ties, which
 makes token-exact comparisons with ``model.generate`` meaningful), and a forward hook on the output layer makes
@@ -89,6 +91,7 @@ CODES = {
     "gpt2": {lang: lang for lang in LANGS},
     "ekd_src": {lang: lang for lang in LANGS},
     "ekd_dec": {lang: lang for lang in LANGS},
+    "ekd_rf": {lang: lang for lang in LANGS},
 }
 FAMILIES = tuple(CODES)
 SEQ2SEQ_FAMILIES = tuple(f for f in FAMILIES if f != "gpt2")
@@ -182,14 +185,18 @@ def _vocab_size(tokenizer) -> int:
     return max(len(tokenizer), max(ids) + 1) + getattr(tokenizer, "num_madeup_words", 0)
 
 
-def _m2m100_model(tokenizer, **extra):
+def _m2m100_model(tokenizer, residual_free: bool = False, **extra):
     from transformers import M2M100Config, M2M100ForConditionalGeneration
 
+    if residual_free:  # ensemblekd.models: M2M100 without some encoder self-attention residuals
+        from ensemblekd.models.residual_free import ResidualFreeM2M100Config as M2M100Config  # noqa: N814
+        from ensemblekd.models.residual_free import (  # noqa: N814
+            ResidualFreeM2M100ForConditionalGeneration as M2M100ForConditionalGeneration)
     _seed()
     config = M2M100Config(vocab_size=_vocab_size(tokenizer), pad_token_id=tokenizer.pad_token_id,
                           bos_token_id=tokenizer.bos_token_id if tokenizer.bos_token_id is not None else 0,
                           eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.eos_token_id,
-                          **_SMALL, **extra)
+                          **{**_SMALL, **extra})
     return M2M100ForConditionalGeneration(config).eval()
 
 
@@ -277,7 +284,7 @@ def _build_gpt2() -> Tiny:
     return Tiny("gpt2", GPT2LMHeadModel(config).eval(), tokenizer, CODES["gpt2"])
 
 
-def _build_ekd(scheme: str) -> Tiny:
+def _build_ekd(scheme: str, residual_free: bool = False) -> Tiny:
     from transformers import PreTrainedTokenizerFast
 
     lang_tokens = {lang: f"__{lang}__" for lang in LANGS}
@@ -290,8 +297,10 @@ def _build_ekd(scheme: str) -> Tiny:
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", pad_token="<pad>", eos_token="</s>",
                                         unk_token="<unk>",
                                         additional_special_tokens=list(lang_tokens.values()))
-    model = _m2m100_model(tokenizer, ensemblekd_language_scheme=scheme, ensemblekd_language_tokens=lang_tokens)
-    family = "ekd_src" if scheme == "target_token_in_source" else "ekd_dec"
+    extra = dict(encoder_layers=3, encoder_no_residual_layers=[1]) if residual_free else {}
+    model = _m2m100_model(tokenizer, residual_free, ensemblekd_language_scheme=scheme,
+                          ensemblekd_language_tokens=lang_tokens, **extra)
+    family = "ekd_rf" if residual_free else "ekd_src" if scheme == "target_token_in_source" else "ekd_dec"
     return Tiny(family, model, tokenizer, CODES[family])
 
 
@@ -304,6 +313,7 @@ _BUILDERS = {
     "gpt2": _build_gpt2,
     "ekd_src": lambda: _build_ekd("target_token_in_source"),
     "ekd_dec": lambda: _build_ekd("target_token_in_decoder"),
+    "ekd_rf": lambda: _build_ekd("target_token_in_source", residual_free=True),
 }
 
 

@@ -52,13 +52,26 @@ def test_generative_is_a_best_binary_tree(seed, raw_weights):
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.integers(0, 10**9))
-def test_selective_picks_the_first_teacher_with_most_hits(seed):
-    n, teachers, strings = _case(seed)
+@given(st.integers(0, 10**9), st.lists(st.integers(0, 3), min_size=4, max_size=4))
+def test_selective_picks_the_first_teacher_with_most_hits_against_the_others(seed, raw_weights):
+    n, teachers, strings = _case(seed, k=4)
+    weights = [float(w) for w in raw_weights] if any(raw_weights) else [1.0] * 4
     sets = [t - {(0, n)} for t in teachers]
-    hits = [sum(len(a & b) for b in sets) for a in sets]
-    expected = strings[int(np.argmax(hits))]
-    assert average_trees([[s] for s in strings], "selective") == [expected]
+    # integer weights count like copies: each copy is scored against all teachers but itself
+    hits = [sum(w * len(a & b) for b, w in zip(sets, weights)) - len(a) if weights[k] else -1
+            for k, a in enumerate(sets)]
+    expected = strings[hits.index(max(hits))]
+    assert average_trees([[s] for s in strings], "selective", weights=weights) == [expected]
+
+
+def test_selective_does_not_count_a_teacher_against_itself():
+    # n-ary: against the others T1, T2 and T3 all have 2 hits, so the first teacher wins; counting each
+    # tree against itself too would pick T2, the tree with more spans
+    t1, t2 = "(X (X a b) c d)", "(X (X a b) (X c d))"
+    assert average_trees([[t1], [t2], [t1]], "selective") == ["(X (X (X a) (X b)) (X c) (X d))"]
+    # a weight-0 teacher is absent: never chosen, even when the others agree with it
+    a, b = "(X (X a b) (X c d))", "(X (X (X a b) c) d)"
+    assert average_trees([[a], [b], [a]], "selective", weights=[0, 1, 1]) == ["(X (X (X (X a) (X b)) (X c)) (X d))"]
 
 
 @settings(max_examples=40, deadline=None)
@@ -122,7 +135,8 @@ def test_bad_input_errors(tmp_path):
     a, b = tmp_path / "a.txt", tmp_path / "b.txt"
     a.write_text("(X (X a) (X b))\n(X (X a) (X b))\n")
     b.write_text("(X (X a) (X b))\n")
-    with pytest.raises(ValueError, match=r"teacher 2 \(.*b.txt\) has 1 trees but teacher 1 \(.*a.txt\) has 2"):
+    with pytest.raises(ValueError, match=r"line 2: teacher 1 \(.*a.txt\) has a tree there but teacher 2 "
+                                         r"\(.*b.txt\) ends after line 1"):
         average_trees([a, b])
     b.write_text("(X (X a) (X b))\n(X (X a) (X (X b) (X c)))\n")
     with pytest.raises(ValueError, match=r"line 2: teacher 2 \(.*b.txt\) has 3 words but teacher 1 \(.*a.txt\) has 2"):

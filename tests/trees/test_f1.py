@@ -71,7 +71,7 @@ def test_skips_and_counts():
 
 
 def test_errors():
-    with pytest.raises(ValueError, match=r"gold .* has 2 trees but pred .* has 1"):
+    with pytest.raises(ValueError, match=r"line 2: gold .* has a tree there but pred .* ends after line 1"):
         tree_f1(["(X a)", "(X b)"], ["(X a)"])
     with pytest.raises(ValueError, match="line 2: gold .* has 2 words but pred .* has 3"):
         tree_f1(["(X a)", "(X a b)"], ["(X a)", "(X a b c)"])
