@@ -161,6 +161,21 @@ def set_threads(spec: str) -> int:
     return n
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (Linux /proc/cpuinfo flags avx512_bf16 or amx_bf16)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def use_bf16_autocast(mode: str, device: str) -> bool:
+    if mode != "auto":
+        return mode == "on"
+    return device.startswith("cuda") or cpu_has_native_bf16()
+
+
 def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -181,7 +196,10 @@ def parse_args(argv):
     ap.add_argument("--warmup", type=int, default=400)
     ap.add_argument("--label-smoothing", type=float, default=0.1)
     ap.add_argument("--clip", type=float, default=1.0)
-    ap.add_argument("--no-bf16", action="store_true", help="disable bf16 autocast")
+    ap.add_argument("--bf16", choices=("auto", "on", "off"), default="auto",
+                    help="bf16 autocast; auto = on CUDA, and on CPUs with native bf16 (avx512_bf16 / amx_bf16): "
+                    "elsewhere it is emulated and ~30x slower")
+    ap.add_argument("--no-bf16", action="store_true", help="same as --bf16 off")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--device", default=None, help="default: cuda when available, else cpu")
     ap.add_argument("--threads", default="2", help="torch threads, or 'auto': 2 (os.cpu_count()) when the load "
@@ -266,7 +284,8 @@ def main(argv=None) -> dict:
         save_atomic({"key": key, "examples": examples}, cache)
     val = load_split(args.data, "val", args.eval_lines) if args.eval_lines > 0 else None
     pad, start = config.pad_token_id, config.decoder_start_token_id
-    use_bf16 = not args.no_bf16
+    use_bf16 = use_bf16_autocast("off" if args.no_bf16 else args.bf16, device)
+    log(f"bf16 autocast: {'on' if use_bf16 else 'off'}")
     stop = {"signal": None}
 
     def on_signal(signum, frame):
