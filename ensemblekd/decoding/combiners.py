@@ -74,6 +74,11 @@ class Combiner:
         w = torch.tensor(self.weights, dtype=torch.float64)
         return (w / w.sum()).to(device=device, dtype=torch.float32)
 
+    def no_continuation(self, logprobs: torch.Tensor) -> torch.Tensor:
+        """``logprobs[B, K, Z, V]`` -> ``[B, Z]``: beams this rule gives no finite continuation (they end
+        there).  Default: no component has one; the geometric mean overrides it."""
+        return (logprobs.amax(dim=-1) == float("-inf")).all(dim=1)
+
     def _uniform(self, K: int, device) -> torch.Tensor:
         w = self._norm_weights(K, device)
         return torch.full((K,), 1.0 / K, device=device) if w is None else w
@@ -135,6 +140,14 @@ class Average(Combiner):
         mixed = torch.einsum("bkzv,k->bzv", logprobs, w)
         out = mixed - torch.logsumexp(mixed, dim=-1, keepdim=True)
         return torch.nan_to_num(out, nan=float("-inf"), neginf=float("-inf"))
+
+    def no_continuation(self, logprobs):
+        if self.mean == "arithmetic" or logprobs.shape[1] == 1:
+            return super().no_continuation(logprobs)
+        # a product of experts is finite only where every (weighted) component is
+        w = self._uniform(logprobs.shape[1], logprobs.device)
+        finite = (logprobs[:, w > 0] > float("-inf")).all(dim=1)
+        return ~finite.any(dim=-1)
 
     def __call__(self, logprobs, beam_scores, *, eos_token_id: EosSpec, beam_size: int, last_step=False):
         total = self.combine(logprobs) + beam_scores[:, :, None]

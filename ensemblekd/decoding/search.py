@@ -226,8 +226,11 @@ def _loop(scorer, combiner, Z, T, eos, alpha, offset, early_stopping, forced_eos
             forced[..., forced_eos] = 0.0
             logprobs = forced
 
-        # nothing left: live beams with no finite continuation in any component
-        empty = (scores > neg_inf) & (logprobs.amax(dim=-1) == neg_inf).all(dim=1)
+        # nothing left: live beams the combiner's rule gives no finite continuation (default: none in
+        # any component) end here, without EOS
+        rule = getattr(combiner, "no_continuation", None)
+        dead = rule(logprobs) if rule is not None else (logprobs.amax(dim=-1) == neg_inf).all(dim=1)
+        empty = (scores > neg_inf) & dead
 
         cand = combiner(logprobs, scores, eos_token_id=eos, beam_size=Z, last_step=last)
         finish, keep = split_finishing(cand.tokens, cand.scores, eos, Z, last)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -226,6 +228,20 @@ def test_nothing_left_ends_the_hypothesis():
     res = beam_search(TableScorer(1, 1, 4, seed=1, dead_prefixes=[()]), Single(), beam_size=2, max_new_tokens=3,
                       eos_token_id=0)
     assert res[0] == [Hypothesis((), 0.0, 0.0)]
+
+
+def test_geometric_mean_ends_a_hypothesis_that_one_component_rules_out():
+    class OneDead(TableScorer):  # component 1 has nothing finite after the empty prefix
+        def logprobs(self, b, k, prefix):
+            if k == 1 and prefix == ():
+                return np.full(self.vocab_size, float("-inf"), dtype=np.float32)
+            return super().logprobs(b, k, prefix)
+
+    kw = dict(beam_size=2, max_new_tokens=3, eos_token_id=0)
+    assert beam_search(OneDead(1, 2, 4, seed=1), Average(mean="geometric"), **kw)[0] == [Hypothesis((), 0.0, 0.0)]
+    assert beam_search(OneDead(1, 2, 4, seed=1), Average(mean="geometric", weights=[1, 0]), **kw)[0][0].tokens
+    arithmetic = beam_search(OneDead(1, 2, 4, seed=1), Average(), **kw)[0]
+    assert arithmetic and arithmetic[0].tokens  # component 0 still offers continuations
 
 
 def test_no_eos_runs_to_max_length():
