@@ -126,14 +126,15 @@ def main() -> int:
               f"of which reading the 7 files: wall {parse:.4f} s, CPU {parse_cpu:.4f} s")
 
     # 3. the twins
-    os.environ["ENSEMBLEKD_PUREPYTHON"] = "1"
-    t0 = time.perf_counter()
-    twin_out = files_to_strings(files, "generative")
-    twin = time.perf_counter() - t0
-    os.environ["ENSEMBLEKD_PUREPYTHON"] = "0"
-    same = twin_out == files_to_strings(files, "generative")
-    print(f"\n3. plain-Python twins, generative, once: {twin:.2f} s  (x{twin / fast['generative']:.0f} the numba time; "
-          f"same output: {same})")
+    print("\n3. plain-Python twins, once per mode")
+    for m in ("generative", "selective"):
+        os.environ["ENSEMBLEKD_PUREPYTHON"] = "1"
+        t0 = time.perf_counter()
+        twin_out = files_to_strings(files, m)
+        twin = time.perf_counter() - t0
+        os.environ["ENSEMBLEKD_PUREPYTHON"] = "0"
+        same = twin_out == files_to_strings(files, m)
+        print(f"   {m:<10} {twin:.2f} s  (x{twin / fast[m]:.0f} the numba time; same output: {same})")
 
     # 4. long sentences
     print(f"\n4. per sentence, 7 random binary teachers, strings in -> string out (median of {args.repeats}; "
