@@ -98,8 +98,9 @@ def tree_f1(gold: TreeSource, pred: TreeSource, *, max_length: int = 150, empty_
     tp = float(overlap.sum())
     fp = float(n_pred.sum()) - tp
     fn = float(n_gold.sum()) - tp
-    corpus_p = tp / (tp + fp) if tp + fp else 0.0
-    corpus_r = tp / (tp + fn) if tp + fn else 0.0
+    # no predicted (gold) spans at all: precision (recall) is vacuously perfect, like F1 below
+    corpus_p = tp / (tp + fp) if tp + fp else 1.0
+    corpus_r = tp / (tp + fn) if tp + fn else 1.0
     corpus_f = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0
     return F1Result(
         sentence_f1=float(np.mean(f1) * 100) if f1.size else float("nan"),

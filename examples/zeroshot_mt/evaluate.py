@@ -22,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+import ensemblekd  # noqa: E402,F401  (registers ensemblekd.models with transformers' Auto classes)
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from prepare import LANG_TOKENS, LANGS, read_lines  # noqa: E402

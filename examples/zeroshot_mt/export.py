@@ -51,15 +51,31 @@ def _table(res: dict, title: str) -> str:
     return "\n".join(rows)
 
 
+def _architecture(cfg: dict) -> str:
+    """The card's architecture line, from config.json."""
+    dims = (f"d_model {cfg['d_model']}, {cfg['encoder_layers']} encoder + {cfg['decoder_layers']} decoder layers, "
+            f"{cfg['encoder_attention_heads']} heads, FFN {cfg['encoder_ffn_dim']}, tied embeddings")
+    layers = cfg.get("encoder_no_residual_layers") or []
+    if cfg.get("model_type") == "ensemblekd_m2m100" and layers:
+        return ("M2M100 without the self-attention residual connection in encoder layer(s) "
+                f"{', '.join(map(str, layers))} (0-based; Liu et al. 2021), `model_type = ensemblekd_m2m100`, "
+                "registered with transformers' Auto classes by `import ensemblekd` "
+                f"(`ensemblekd.models.residual_free`); otherwise a pre-norm M2M100: {dims}")
+    return f"stock `M2M100ForConditionalGeneration` (pre-norm Transformer), {dims}"
+
+
 def write_card(out: Path, n_params: int, rec: dict | None, test: dict | None, run: Path, snapshot: Path) -> None:
     size_mb = sum(p.stat().st_size for p in out.iterdir() if p.is_file()) / 1e6
+    cfg = json.loads((out / "config.json").read_text())
+    args_file = run / "args.json"
+    train_args = json.loads(args_file.read_text()) if args_file.is_file() else {}
+    dropout = train_args.get("dropout", cfg.get("dropout"))
     lines = [
         "# m30k-zeroshot: a small English-centric multilingual translator (en, de, fr, cs)",
         "",
         "Trained from scratch by `examples/zeroshot_mt/train.py` as the testbed of ensemblekd's zero-shot ensembles.",
         "",
-        "- Architecture: stock `M2M100ForConditionalGeneration` (pre-norm Transformer), d_model 256, 3 encoder +",
-        f"  3 decoder layers, 4 heads, FFN 1024, tied embeddings, {n_params / 1e6:.2f}M parameters; folder size",
+        f"- Architecture: {_architecture(cfg)}; {n_params / 1e6:.2f}M parameters; folder size",
         f"  {size_mb:.1f} MB (weights stored in fp16, computed in fp32 by default).",
         "- Tokenizer: joint 8k unigram subwords trained on the train text of all four languages, language tags",
         "  `__en__ __de__ __fr__ __cs__`.",
@@ -67,7 +83,7 @@ def write_card(out: Path, n_params: int, rec: dict | None, test: dict | None, ru
         "  input = [target tag] + source subwords + [`</s>`]; decoder prompt = [`</s>`] (decoder_start_token_id 2).",
         "- Data: Multi30k task 1 train split (Elliott et al. 2016; 29,000 captions), ONLY the six English-centric",
         "  directions en↔de, en↔fr, en↔cs (174k pairs). de↔fr, de↔cs, fr↔cs are zero-shot. Research use (Flickr30k).",
-        "- Training: AdamW (0.9, 0.98), lr 1e-3, 400 warmup steps, inverse-sqrt decay, label smoothing 0.1, dropout 0.1,",
+        f"- Training: AdamW (0.9, 0.98), lr 1e-3, 400 warmup steps, inverse-sqrt decay, label smoothing 0.1, dropout {dropout},",
         "  clip 1.0, batches of ≤ 4,000 target tokens, bf16 autocast, seed 1; CPU only, 1-2 threads (`--threads auto`)",
         "  on a 2-core machine shared with other jobs, so minutes are wall time under load, evaluations included.",
     ]
@@ -88,6 +104,7 @@ def write_card(out: Path, n_params: int, rec: dict | None, test: dict | None, ru
         "Usage:",
         "",
         "```python",
+        "import ensemblekd  # registers the architecture with the Auto classes (does not import torch itself)",
         "from transformers import AutoModelForSeq2SeqLM, AutoTokenizer",
         "tok = AutoTokenizer.from_pretrained('models/m30k-zeroshot')",
         "model = AutoModelForSeq2SeqLM.from_pretrained('models/m30k-zeroshot')",

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ensemblekd.trees import TreeFormatError, average_trees, parse_trees, read_trees, same_trees, tree_f1
@@ -38,9 +38,9 @@ def _case(seed, k=None):
     return n, teachers, [spans_to_string(n, t) for t in teachers]
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.integers(0, 10**9), st.lists(st.integers(0, 4), min_size=5, max_size=5))
-def test_generative_is_a_best_binary_tree(seed, raw_weights):
+def test_generative_is_a_best_binary_tree(kernels, seed, raw_weights):
     n, teachers, strings = _case(seed, k=5)
     weights = [float(w) for w in raw_weights] if any(raw_weights) else None
     votes = _votes(teachers, n, weights or [1.0] * 5)
@@ -51,9 +51,9 @@ def test_generative_is_a_best_binary_tree(seed, raw_weights):
     assert sum(votes.get(s, 0) for s in got) == best
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.integers(0, 10**9), st.lists(st.integers(0, 3), min_size=4, max_size=4))
-def test_selective_picks_the_first_teacher_with_most_hits_against_the_others(seed, raw_weights):
+def test_selective_picks_the_first_teacher_with_most_hits_against_the_others(kernels, seed, raw_weights):
     n, teachers, strings = _case(seed, k=4)
     weights = [float(w) for w in raw_weights] if any(raw_weights) else [1.0] * 4
     sets = [t - {(0, n)} for t in teachers]
@@ -74,24 +74,23 @@ def test_selective_does_not_count_a_teacher_against_itself():
     assert average_trees([[a], [b], [a]], "selective", weights=[0, 1, 1]) == ["(X (X (X (X a) (X b)) (X c)) (X d))"]
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.integers(0, 10**9), st.integers(1, 6))
-def test_copies_of_one_binary_tree_average_to_it(seed, k):
+def test_copies_of_one_binary_tree_average_to_it(kernels, seed, k):
     n, teachers, strings = _case(seed, k=1)
     for mode in ("generative", "selective"):
         assert average_trees([[strings[0]]] * k, mode) == [strings[0]]
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.integers(0, 10**9))
-def test_teacher_order_does_not_change_the_score(seed):
+def test_teacher_order_does_not_change_the_tree(kernels, seed):
     n, teachers, strings = _case(seed, k=4)
     votes = _votes(teachers, n, [1.0] * 4)
-    scores = set()
-    for perm in itertools.permutations(range(4)):
-        out = average_trees([[strings[i]] for i in perm])[0]
-        scores.add(sum(votes.get(s, 0) for s in _spans(out)))
-    assert len(scores) == 1
+    outs = {average_trees([[strings[i]] for i in perm])[0] for perm in itertools.permutations(range(4))}
+    # the votes do not depend on the order and the DP's tie rule looks at split points only: the same tree
+    assert len({tuple(sorted(_spans(o))) for o in outs}) == 1
+    assert len({sum(votes.get(s, 0) for s in _spans(o)) for o in outs}) == 1
 
 
 def test_weights_scale_and_count_like_copies(kernels):

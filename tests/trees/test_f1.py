@@ -92,3 +92,10 @@ def test_full_reference_scores():
     gold = root / "gold" / "test.txt"
     assert round(tree_f1(gold, root / "reference" / "generative" / "test.txt").sentence_f1, 2) == 71.89
     assert round(tree_f1(gold, root / "reference" / "selective" / "test.txt").sentence_f1, 2) == 68.71
+
+
+def test_corpus_scores_without_any_span_are_vacuously_perfect():
+    r = tree_f1(["(X (X a) (X b))"], ["(X (X a) (X b))"])  # 2 words: no span besides the whole sentence
+    assert (r.corpus_f1, r.corpus_precision, r.corpus_recall) == (100.0, 100.0, 100.0)
+    r = tree_f1(["(X (X (X a) (X b)) (X c))"], ["(X (X a) (X b) (X c))"])  # pred proposes nothing
+    assert (r.corpus_precision, r.corpus_recall, r.corpus_f1) == (100.0, 0.0, 0.0)
