@@ -90,6 +90,24 @@ def _pad(rows: list[list[int]], pad_id: int, left: bool, device) -> tuple[torch.
     return ids.to(device), mask.to(device)
 
 
+def _cache_kwarg(model) -> str:
+    """The forward's KV-cache argument: ``cache`` (newer transformers 5.x, where ``past_key_values`` is
+    deprecated and goes in 5.40) or ``past_key_values`` (earlier 5.x)."""
+    import inspect
+
+    try:
+        params = inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return "past_key_values"
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def _out_cache(out):
+    """The KV cache of a model output, under either name (the old attribute name warns in new versions)."""
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else out.past_key_values
+
+
 def _model_device(model) -> torch.device:
     try:
         return next(model.parameters()).device
@@ -107,6 +125,7 @@ class _BaseScorer:
             raise ValueError(f"{owner}: {num_rows} input rows is not a multiple of num_components="
                              f"{num_components} (rows are sentence-major: b*K + k)")
         self.model = model
+        self._cache_kw = _cache_kwarg(model)
         self.device = _model_device(model)
         self.num_components = num_components
         self.num_sentences = num_rows // num_components
@@ -195,7 +214,7 @@ class Seq2SeqScorer(_BaseScorer):
             prompt = torch.tensor([self.decoder_prompt], device=self.device).expand(len(ids), -1)
             out = self.model(encoder_outputs=BaseModelOutput(last_hidden_state=hidden), attention_mask=mask,
                              decoder_input_ids=prompt, use_cache=True, return_dict=True)
-            cache = out.past_key_values
+            cache = _out_cache(out)
             cache.batch_repeat_interleave(Z)
             self._cache = cache
             self._mask = mask.repeat_interleave(Z, dim=0)
@@ -212,9 +231,9 @@ class Seq2SeqScorer(_BaseScorer):
             return lp
         with torch.inference_mode():
             out = self.model(encoder_outputs=self._enc, attention_mask=self._mask,
-                             decoder_input_ids=self._decoder_tokens(tokens), past_key_values=self._cache,
-                             use_cache=True, return_dict=True)
-            self._cache = out.past_key_values
+                             decoder_input_ids=self._decoder_tokens(tokens), use_cache=True, return_dict=True,
+                             **{self._cache_kw: self._cache})
+            self._cache = _out_cache(out)
             lp = normalize_logits(out.logits[:, -1, :], self._disallowed)
         B, K, Z = self.num_sentences, self.num_components, self._beam_size
         return lp.view(B, K, Z, -1)
@@ -268,7 +287,7 @@ class CausalLMScorer(_BaseScorer):
         with torch.inference_mode():
             out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
                              return_dict=True)
-            cache = out.past_key_values
+            cache = _out_cache(out)
             cache.batch_repeat_interleave(Z)
             self._cache = cache
             self._mask = mask.repeat_interleave(Z, dim=0)
@@ -286,9 +305,9 @@ class CausalLMScorer(_BaseScorer):
         with torch.inference_mode():
             self._mask = torch.cat((self._mask, self._mask.new_ones((self._mask.shape[0], 1))), dim=1)
             out = self.model(input_ids=self._decoder_tokens(tokens), attention_mask=self._mask,
-                             position_ids=self._next_pos, past_key_values=self._cache, use_cache=True,
-                             return_dict=True)
-            self._cache = out.past_key_values
+                             position_ids=self._next_pos, use_cache=True, return_dict=True,
+                             **{self._cache_kw: self._cache})
+            self._cache = _out_cache(out)
             self._next_pos = self._next_pos + 1
             lp = normalize_logits(out.logits[:, -1, :], self._disallowed)
         B, K, Z = self.num_sentences, self.num_components, self._beam_size
