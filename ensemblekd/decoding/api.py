@@ -139,6 +139,32 @@ def _validate(adapter, sources, *, src, tgt, pivots, method, beam_size, num_retu
     return pivots, comps, prompts
 
 
+def _given_pivots(pivot_texts, sources, pivots, pivot_nbest) -> Optional[dict[str, list[list[str]]]]:
+    """Check ``pivot_texts`` ({pivot: one text or n-best list per source line}) -> {pivot: [n-best list]}."""
+    if pivot_texts is None:
+        return None
+    if not isinstance(pivot_texts, Mapping):
+        raise TranslateError(f"pivot_texts: expected a mapping pivot language -> texts, got {type(pivot_texts).__name__}")
+    if set(pivot_texts) != set(pivots):
+        raise TranslateError(f"pivot_texts: has languages {sorted(pivot_texts)}, expected exactly the pivots "
+                             f"{list(pivots)}")
+    out = {}
+    for lang in pivots:
+        texts = pivot_texts[lang]
+        if isinstance(texts, (str, bytes)) or len(texts) != len(sources):
+            n = "a string" if isinstance(texts, (str, bytes)) else f"{len(texts)} entries"
+            raise TranslateError(f"pivot_texts[{lang!r}]: got {n}, expected one per source line ({len(sources)})")
+        rows = []
+        for i, t in enumerate(texts):
+            nb = [t] if isinstance(t, str) else list(t) if isinstance(t, Sequence) else [t]
+            if sources[i].strip() and (len(nb) < pivot_nbest or not all(isinstance(x, str) for x in nb)):
+                raise TranslateError(f"pivot_texts[{lang!r}] line {i + 1}: expected a string or a list of at "
+                                     f"least pivot_nbest={pivot_nbest} strings, got {t!r}")
+            rows.append(nb)
+        out[lang] = rows
+    return out
+
+
 def _source_rows(adapter, sources, idx, src, langs, templates, truncate):
     """Encode the non-empty sources for each target language needed; long lines: error or truncate."""
     limit = adapter.max_source_length
@@ -253,7 +279,8 @@ def translate(model, tokenizer, sources: Sequence[str], *, src_lang: str, tgt_la
               num_return: int = 1, return_provenance: bool = False, truncate: bool = False,
               restrict_vocab: bool = False, prompts: Optional[Sequence[str]] = None,
               language_names: Optional[Mapping[str, str]] = None, direct: bool = True, adapter=None,
-              sort_by_length: bool = True, progress: bool = True) -> list:
+              pivot_texts: Optional[Mapping[str, Sequence]] = None, sort_by_length: bool = True,
+              progress: bool = True) -> list:
     """Translate ``sources`` (one string per line) from ``src_lang`` into ``tgt_lang``.
 
     Args (beyond the obvious):
@@ -270,6 +297,9 @@ def translate(model, tokenizer, sources: Sequence[str], *, src_lang: str, tgt_la
         prompts: decoder-only models: prompt templates (``{src}``, ``{tgt}``, ``{text}``); one component each.
         language_names: code -> name for T5 prefixes / prompts;  adapter: a :class:`LanguageAdapter` to use.
         direct: include the direct path as a component of the ensemble methods (``False``: pivots only).
+        pivot_texts: precomputed pivot translations ``{pivot: [text or n-best list per source line]}`` (keys:
+            exactly ``pivots``); the first leg is then not decoded -- e.g. to share pivots between methods, or
+            to use another system's. Default: produced in this run by beam search (``beam_size``).
         device: None (the model's device), "cpu", "cuda", ...; the model is moved there.
         sort_by_length: form batches of sentences of similar length (the output order is unchanged).
         progress: tqdm bar over sentences on stderr.
@@ -282,6 +312,7 @@ def translate(model, tokenizer, sources: Sequence[str], *, src_lang: str, tgt_la
         num_return=num_return, pivot_nbest=pivot_nbest, mbr_nbest=mbr_nbest, batch_size=batch_size,
         length_penalty=length_penalty, voting=voting, mean=mean, weights=weights, prompts=prompts,
         metric=mbr_metric, direct=direct)
+    given = _given_pivots(pivot_texts, sources, pivots, pivot_nbest)
     idx = [i for i, s in enumerate(sources) if s.strip()]
     templates = sorted({c.template for c in comps if c.pivot is None}, key=str) if adapter.decoder_only else [None]
     pivot_template = comps[-1].template if pivots else None
@@ -312,8 +343,9 @@ def translate(model, tokenizer, sources: Sequence[str], *, src_lang: str, tgt_la
             chunk = [idx[j] for j in js]
             direct = {tpl: [rows[(tgt_lang, tpl)][j] for j in js] for tpl in templates}
             pivot_rows = {p: [rows[(p, pivot_template)][j] for j in js] for p in pivots}
+            known = None if given is None else {p: [given[p][i] for i in chunk] for p in pivots}
             results = _translate_batch(model, adapter, [sources[i] for i in chunk], src_lang, tgt_lang, pivots,
-                                       comps, method, mask, direct, pivot_rows, **opts)
+                                       comps, method, mask, direct, pivot_rows, given_pivots=known, **opts)
             for i, r in zip(chunk, results):
                 out[i] = r
             bar.update(len(chunk))
@@ -322,11 +354,13 @@ def translate(model, tokenizer, sources: Sequence[str], *, src_lang: str, tgt_la
 
 def _translate_batch(model, adapter, sources, src, tgt, pivots, comps, method, mask, direct_rows, pivot_rows,
                      *, beam_size, max_new_tokens, length_penalty, num_return, return_provenance, voting, mean,
-                     mbr_nbest, metric, pivot_nbest, pivot_template):
+                     mbr_nbest, metric, pivot_nbest, pivot_template, given_pivots=None):
     from .search import beam_search
 
     pivot_texts = {}
-    if pivots:
+    if given_pivots is not None:
+        pivot_texts = given_pivots
+    elif pivots:
         pivot_texts = pivot_translations(
             model, adapter, sources, src, pivots, beam_size=beam_size, nbest=pivot_nbest,
             max_new_tokens=max_new_tokens - max(adapter.length_offset(p) for p in pivots),

@@ -120,6 +120,22 @@ def test_pivot_equals_translating_twice(family):
         assert a.token_ids == (b.token_ids if src.strip() else ())
 
 
+@pytest.mark.parametrize("family", ["m2m100", "ekd_rf"])
+def test_given_pivot_texts_equal_pivots_produced_in_the_run(family):
+    t = tiny(family)
+    pivots = ("en", "cs")
+    legs = {p: [r.text for r in run(t, method="direct", tgt=p)] for p in pivots}
+    for method in ("pivot", "ebbs", "mbr", "average"):
+        use = pivots[:1] if method == "pivot" else pivots
+        a = run(t, method=method, pivots=use, batch_size=2)
+        b = run(t, method=method, pivots=use, batch_size=2, pivot_texts={t.code(p): legs[p] for p in use})
+        assert [r.token_ids for r in a] == [r.token_ids for r in b], method
+    # other pivot texts change the result: they are really used
+    junk = {t.code(p): ["x" for _ in SOURCES] for p in pivots}
+    c = run(t, method="ebbs", pivots=pivots, pivot_texts=junk)
+    assert [r.token_ids for r in c] != [r.token_ids for r in run(t, method="ebbs", pivots=pivots)]
+
+
 def test_ebbs_and_average_with_one_component_equal_direct():
     t = tiny("nllb")
     direct = run(t, method="direct")
@@ -235,6 +251,9 @@ def no_forward():
     (dict(num_return=4, beam_size=3), "num_return=4 must be <= beam_size=3"),
     (dict(max_new_tokens=200), "exceeds the model's maximum of 64"),
     (dict(voting="avg"), "voting='avg'"),
+    (dict(pivots=("en",), pivot_texts={"cs": ["x"] * 5}), r"pivot_texts: has languages \['cs'\], expected"),
+    (dict(pivots=("en",), pivot_texts={"en": ["x"] * 4}), r"pivot_texts\['en'\]: got 4 entries, expected one per"),
+    (dict(pivots=("en",), pivot_texts={"en": ["x", "", "y", "", 3]}), r"pivot_texts\['en'\] line 5"),
 ])
 def test_bad_input_errors_before_model_work(no_forward, kwargs, match):
     kwargs = {k: (tuple(no_forward.code(p) if p in no_forward.codes else p for p in v) if k == "pivots" else v)
