@@ -5,15 +5,20 @@ For each split (default test_2016_flickr and test_2018_flickr):
 - every zero-shot direction (de↔fr, de↔cs, fr↔cs) with: direct; pivot through en; pivot through the third
   language; word-level averaging; word-level voting; MBR over the components' 1-best; EBBS. The ensembles use the
   components direct + pivot en + pivot third, beam size Z (5) for every method;
-- the average over the six zero-shot directions, and the wall time of each method (pivot translations included:
-  every method produces its own pivots in-run, as a user would call it).
+- the average over the six zero-shot directions, and the wall time of each method.
 
-Outputs are cached one file per (split, direction, method) under ``OUT/outputs`` with their timing, so a killed
-run resumes where it stopped. Writes ``OUT/benchmark.md`` (tables) and ``OUT/benchmark.png`` (bar chart).
-Tune on ``--splits val`` only; the test splits are for the final report.
+Work is shared, not repeated: every first leg s→l (s in de/fr/cs, l any other language) is ONE beam search,
+which is at once the direct translation s→l and the pivot text of every method that goes through l; the pivot
+and ensemble methods get those texts through ``translate(..., pivot_texts=...)``. MBR's candidates are the
+three components' 1-best outputs (direct, pivot en, pivot third: exactly what ``translate(method="mbr")``
+decodes), selected with ``ensemblekd.decoding.mbr.mbr_select``. Reported time of a method = its own decoding +
+the time of the legs it uses (as if it ran alone). Outputs are cached one file per (split, job) under
+``OUT/outputs`` with their timing, so a killed run resumes where it stopped. Writes ``OUT/benchmark.md``
+(tables), ``OUT/benchmark.json`` and ``OUT/benchmark.png`` (bar chart). Tune on ``--splits val`` only; the
+test splits are for the final report.
 
     python examples/zeroshot_mt/benchmark.py --model models/m30k-zeroshot \
-        --data ../shared/data/multi30k --out runs/benchmark [--limit 200] [--beam 5]
+        --data ../shared/data/multi30k --out runs/benchmark [--limit 200] [--beam 5] [--restrict-vocab]
 """
 from __future__ import annotations
 
@@ -32,58 +37,95 @@ LANGS = ("en", "de", "fr", "cs")
 METHODS = ("direct", "pivot_en", "pivot_third", "average", "vote", "mbr", "ebbs")
 
 
-def method_kwargs(method: str, src: str, tgt: str) -> dict:
-    """Keyword arguments of ``ensemblekd.translate`` for one method on one direction."""
-    third = next(lang for lang in LANGS if lang not in (src, tgt, "en"))
-    if method == "direct":
-        return dict(method="direct")
-    if method == "pivot_en":
-        return dict(method="pivot", pivots=("en",))
-    if method == "pivot_third":
-        return dict(method="pivot", pivots=(third,))
-    return dict(method=method, pivots=("en", third))  # direct + pivot en + pivot third
+def third_language(src: str, tgt: str) -> str:
+    return next(lang for lang in LANGS if lang not in (src, tgt, "en"))
 
 
-def run_one(model, tokenizer, sources, src, tgt, method, args, cache: Path) -> tuple[list[str], float]:
-    """Translations (cached on disk, written atomically) and the wall time that produced them."""
-    from ensemblekd import translate
+class Runner:
+    """Cached ``translate`` calls of one split: ``run(name, sources, **kwargs) -> (texts, seconds)``."""
 
-    if cache.is_file():
-        record = json.loads(cache.read_text(encoding="utf-8"))
-        if record["n"] == len(sources) and record["beam"] == args.beam:
-            return record["hyps"], record["seconds"]
-    t0 = time.perf_counter()
-    result = translate(model, tokenizer, sources, src_lang=src, tgt_lang=tgt, beam_size=args.beam,
-                       length_penalty=args.length_penalty, batch_size=args.batch_size,
-                       device=args.device, progress=not args.quiet, **method_kwargs(method, src, tgt))
-    seconds = time.perf_counter() - t0
-    hyps = [r.text for r in result]
-    if len(hyps) != len(sources):
-        raise RuntimeError(f"{method} {src}-{tgt}: {len(hyps)} outputs for {len(sources)} sources")
-    tmp = cache.with_suffix(".tmp")
-    tmp.write_text(json.dumps(dict(n=len(sources), beam=args.beam, seconds=seconds, hyps=hyps),
-                              ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, cache)
-    return hyps, seconds
+    def __init__(self, model, tokenizer, split: str, args):
+        import hashlib
+
+        self.model, self.tokenizer, self.split, self.args = model, tokenizer, split, args
+        weights = hashlib.sha1((args.model / "config.json").read_bytes())
+        weights.update(str(sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in args.model.glob("*.safetensors"))).encode())
+        # a cached output is reused only under the same model and decoding settings
+        self.settings = dict(model=weights.hexdigest(), beam=args.beam, length_penalty=args.length_penalty,
+                             restrict_vocab=args.restrict_vocab)
+
+    def run(self, name: str, sources: list[str], **kwargs) -> tuple[list[str], float]:
+        from ensemblekd import translate
+
+        cache = self.args.out / "outputs" / f"{self.split}.{name}.json"
+        if cache.is_file():
+            record = json.loads(cache.read_text(encoding="utf-8"))
+            if record["n"] == len(sources) and record.get("settings") == self.settings:
+                return record["hyps"], record["seconds"]
+        t0 = time.perf_counter()
+        result = translate(self.model, self.tokenizer, sources, beam_size=self.args.beam,
+                           length_penalty=self.args.length_penalty, batch_size=self.args.batch_size,
+                           device=self.args.device, restrict_vocab=self.args.restrict_vocab,
+                           progress=not self.args.quiet, **kwargs)
+        seconds = time.perf_counter() - t0
+        hyps = [r.text for r in result]
+        if len(hyps) != len(sources):
+            raise RuntimeError(f"{name}: {len(hyps)} outputs for {len(sources)} sources")
+        tmp = cache.with_suffix(".tmp")
+        tmp.write_text(json.dumps(dict(n=len(sources), settings=self.settings, seconds=seconds, hyps=hyps),
+                                  ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, cache)
+        return hyps, seconds
+
+
+def zero_shot_outputs(runner: Runner, data, src: str, tgt: str, methods, legs) -> dict[str, tuple[list[str], float]]:
+    """{method: (outputs, seconds)} of one zero-shot direction; ``legs(s, l)`` -> (texts, seconds) of s→l."""
+    from ensemblekd.decoding.mbr import mbr_select
+
+    third = third_language(src, tgt)
+    x = data[src]
+    out = {"direct": legs(src, tgt)}
+    for name, lang in (("pivot_en", "en"), ("pivot_third", third)):
+        if name in methods or "mbr" in methods:
+            piv, t_leg = legs(src, lang)
+            hyps, t = runner.run(f"{src}-{tgt}.{name}", x, src_lang=src, tgt_lang=tgt, method="pivot",
+                                 pivots=(lang,), pivot_texts={lang: piv})
+            out[name] = (hyps, t_leg + t)
+    if "mbr" in methods:
+        t0 = time.perf_counter()
+        comps = [out[k][0] for k in ("direct", "pivot_en", "pivot_third")]
+        hyps = [comps[mbr_select([c[i] for c in comps])][i] for i in range(len(x))]
+        out["mbr"] = (hyps, time.perf_counter() - t0 + sum(out[k][1] for k in ("direct", "pivot_en", "pivot_third")))
+    (en, t_en), (th, t_th) = legs(src, "en"), legs(src, third)
+    for m in ("average", "vote", "ebbs"):
+        if m in methods:
+            hyps, t = runner.run(f"{src}-{tgt}.{m}", x, src_lang=src, tgt_lang=tgt, method=m, pivots=("en", third),
+                                 pivot_texts={"en": en, third: th})
+            out[m] = (hyps, t + t_en + t_th)
+    return {m: out[m] for m in methods}
 
 
 def benchmark_split(model, tokenizer, data, split, args, langid) -> list[dict]:
     import sacrebleu
 
-    rows = []
-    jobs = [(s, t, "direct") for s, t in SUPERVISED] + [(s, t, m) for s, t in ZERO_SHOT for m in args.methods]
-    for src, tgt, method in jobs:
-        cache = args.out / "outputs" / f"{split}.{src}-{tgt}.{method}.json"
-        hyps, seconds = run_one(model, tokenizer, data[src], src, tgt, method, args, cache)
-        rows.append(dict(split=split, src=src, tgt=tgt, method=method,
-                         zero_shot=(src, tgt) in ZERO_SHOT, seconds=seconds,
-                         bleu=sacrebleu.corpus_bleu(hyps, [data[tgt]]).score,
-                         chrf=sacrebleu.corpus_chrf(hyps, [data[tgt]]).score,
-                         off_target=langid.off_target_rate(hyps, tgt)))
+    runner = Runner(model, tokenizer, split, args)
+
+    def legs(s, l):  # one beam search s→l, shared by every method that needs it
+        return runner.run(f"{s}-{l}.direct", data[s], src_lang=s, tgt_lang=l, method="direct")
+
+    def row(src, tgt, method, hyps, seconds):
+        r = dict(split=split, src=src, tgt=tgt, method=method, zero_shot=(src, tgt) in ZERO_SHOT,
+                 seconds=seconds, bleu=sacrebleu.corpus_bleu(hyps, [data[tgt]]).score,
+                 chrf=sacrebleu.corpus_chrf(hyps, [data[tgt]]).score, off_target=langid.off_target_rate(hyps, tgt))
         if not args.quiet:
-            r = rows[-1]
             print(f"{split} {src}-{tgt} {method:12s} BLEU {r['bleu']:5.1f} chrF {r['chrf']:5.1f} "
                   f"off {100 * r['off_target']:4.1f}% {seconds:6.1f}s", file=sys.stderr)
+        return r
+
+    rows = [row(s, t, "direct", *legs(s, t)) for s, t in SUPERVISED]
+    for src, tgt in ZERO_SHOT:
+        for method, (hyps, seconds) in zero_shot_outputs(runner, data, src, tgt, args.methods, legs).items():
+            rows.append(row(src, tgt, method, hyps, seconds))
     return rows
 
 
@@ -147,6 +189,8 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--length-penalty", type=float, default=1.0)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--restrict-vocab", action="store_true",
+                    help="every method decodes with the target language's vocabulary (ensemblekd_target_vocab.json)")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
