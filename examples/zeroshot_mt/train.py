@@ -182,6 +182,9 @@ def parse_args(argv):
     ap.add_argument("--out", type=Path, required=True, help="run folder (resumes if it holds checkpoint.pt)")
     ap.add_argument("--tokenizer", type=Path, help="tokenizer folder (default: <out>/tokenizer, trained if absent)")
     ap.add_argument("--vocab-size", type=int, default=8000)
+    ap.add_argument("--init-from", type=Path, default=None,
+                    help="start from the weights of this model folder (from_pretrained; same architecture and "
+                    "tokenizer), e.g. to continue training an exported model; optimizer and schedule start fresh")
     ap.add_argument("--train-lines", type=int, default=None, help="first N train lines only (smoke tests)")
     ap.add_argument("--d-model", type=int, default=256)
     ap.add_argument("--layers", type=int, default=3)
@@ -252,6 +255,13 @@ def main(argv=None) -> dict:
     model = AutoModelForSeq2SeqLM.from_config(config)
     model.generation_config.decoder_start_token_id = config.decoder_start_token_id
     model.generation_config.forced_bos_token_id = None
+    if args.init_from is not None and resume is None:
+        init = AutoModelForSeq2SeqLM.from_pretrained(str(args.init_from), dtype=torch.float32)
+        if init.config.to_diff_dict().get("model_type") != config.model_type or init.config.vocab_size != config.vocab_size:
+            raise ValueError(f"--init-from {args.init_from}: a {init.config.model_type} model with vocabulary "
+                             f"{init.config.vocab_size}, expected {config.model_type} with {config.vocab_size}")
+        model.load_state_dict(init.state_dict())
+        log(f"initialised from {args.init_from}")
     model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), eps=1e-8, weight_decay=0.0)
     warm = args.warmup
