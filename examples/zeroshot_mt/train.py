@@ -257,7 +257,7 @@ def main(argv=None) -> dict:
     model.generation_config.forced_bos_token_id = None
     if args.init_from is not None and resume is None:
         init = AutoModelForSeq2SeqLM.from_pretrained(str(args.init_from), dtype=torch.float32)
-        if init.config.to_diff_dict().get("model_type") != config.model_type or init.config.vocab_size != config.vocab_size:
+        if init.config.model_type != config.model_type or init.config.vocab_size != config.vocab_size:
             raise ValueError(f"--init-from {args.init_from}: a {init.config.model_type} model with vocabulary "
                              f"{init.config.vocab_size}, expected {config.model_type} with {config.vocab_size}")
         model.load_state_dict(init.state_dict())

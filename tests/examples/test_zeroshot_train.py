@@ -142,3 +142,29 @@ def test_restricted_vocabulary_only_emits_allowed_ids(mods, data, tmp_path):
     assert all(ids and set(ids) <= set(allowed) for ids in out), out
     free = evaluate.translate(model, tok, LINES["de"][:3], "cs", max_new_tokens=6, return_ids=True)
     assert any(not set(ids) <= set(allowed) for ids in free)  # the restriction is what made the difference
+
+
+def test_init_from_an_exported_model_and_residual_free_variant(mods, data, tmp_path):
+    train = mods["train"]
+    args = _args(data, tmp_path / "run", tmp_path / "tok", 2)
+    args[args.index("--layers") + 1] = "3"
+    args[args.index("--eval-lines") + 1] = "2"
+    train.main(args + ["--eval-max-new-tokens", "4", "--no-residual-layers", "1", "--export-to", str(tmp_path / "m")])
+    from transformers import AutoModelForSeq2SeqLM
+
+    from ensemblekd.models.residual_free import ResidualFreeEncoderLayer
+
+    exported = AutoModelForSeq2SeqLM.from_pretrained(str(tmp_path / "m"))
+    assert isinstance(exported.model.encoder.layers[1], ResidualFreeEncoderLayer)
+    assert "without the self-attention residual" in (tmp_path / "m" / "README.md").read_text()
+    # a new run that starts from the exported weights: no step yet, the checkpoint holds exactly those weights
+    cont = _args(data, tmp_path / "cont", tmp_path / "tok", 0)
+    cont[cont.index("--layers") + 1] = "3"
+    train.main(cont + ["--no-residual-layers", "1", "--init-from", str(tmp_path / "m")])
+    start = _weights(tmp_path / "cont")["model"]
+    for k, v in exported.state_dict().items():
+        assert torch.equal(start[k], v), k
+    with pytest.raises(ValueError, match="--init-from"):  # another architecture
+        other = _args(data, tmp_path / "other", tmp_path / "tok", 0)
+        other[other.index("--layers") + 1] = "3"
+        train.main(other + ["--init-from", str(tmp_path / "m")])
