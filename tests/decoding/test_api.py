@@ -168,7 +168,7 @@ def test_provenance_nbest_and_pivot_inputs():
             continue
         assert len(r.nbest) == 2 and r.nbest[0].token_ids == r.token_ids and r.nbest[0].score >= r.nbest[1].score
         assert len(r.provenance) == len(r.token_ids)
-        assert all(set(p) <= {0, 1} for p in r.provenance)
+        assert all(p and set(p) <= {0, 1} for p in r.provenance)  # the upper beam is the union of lower beams
         assert [c.input for c in r.components] == [src, to_en[i].text]
 
 
@@ -204,6 +204,12 @@ def test_decoder_only_prompt_ensemble():
     assert [c.name for c in got[0].components] == [f"prompt:{p!r}" for p in prompts]
     one = run(t, method="direct", prompts=prompts[:1])
     assert one[0].token_ids != () and len(got) == len(SOURCES)
+    # K identical prompts == that prompt alone (EBBS and averaging)
+    for method in ("ebbs", "average"):
+        same = run(t, method=method, prompts=prompts[:1] * 2)
+        assert [r.token_ids for r in same] == [r.token_ids for r in one], method
+    assert [r.token_ids for r in got] != [r.token_ids for r in one] or \
+        [r.token_ids for r in run(t, method="direct", prompts=prompts[1:])] == [r.token_ids for r in one]
 
 
 def test_restrict_vocab(tmp_path):
