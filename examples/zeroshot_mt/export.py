@@ -64,6 +64,20 @@ def _architecture(cfg: dict) -> str:
     return f"stock `M2M100ForConditionalGeneration` (pre-norm Transformer), {dims}"
 
 
+def _continued_from(train_args: dict) -> list[str]:
+    """Card lines for a run started with --init-from: what the starting model was (from its own card)."""
+    init = train_args.get("init_from")
+    if not init or init == "None":
+        return []
+    card = Path(init) / "README.md"
+    before = [line[len("- This snapshot: "):] for line in card.read_text(encoding="utf-8").splitlines()
+              if line.startswith("- This snapshot: ")] if card.is_file() else []
+    what = f" ({before[0].rstrip('.')})" if before else ""
+    return [f"- Continued training (`--init-from {init}`, fresh optimizer, lr {train_args.get('lr')}, warmup "
+            f"{train_args.get('warmup')}, seed {train_args.get('seed')}) from the earlier model{what}; the step, "
+            "token and minute counts above are this continuation's."]
+
+
 def write_card(out: Path, n_params: int, rec: dict | None, test: dict | None, run: Path, snapshot: Path) -> None:
     size_mb = sum(p.stat().st_size for p in out.iterdir() if p.is_file()) / 1e6
     cfg = json.loads((out / "config.json").read_text())
@@ -84,7 +98,9 @@ def write_card(out: Path, n_params: int, rec: dict | None, test: dict | None, ru
         "- Data: Multi30k task 1 train split (Elliott et al. 2016; 29,000 captions), ONLY the six English-centric",
         "  directions en↔de, en↔fr, en↔cs (174k pairs). de↔fr, de↔cs, fr↔cs are zero-shot. Research use (Flickr30k).",
         f"- Training: AdamW (0.9, 0.98), lr 1e-3, 400 warmup steps, inverse-sqrt decay, label smoothing 0.1, dropout {dropout},",
-        "  clip 1.0, batches of ≤ 4,000 target tokens, bf16 autocast, seed 1; CPU only, 1-2 threads (`--threads auto`)",
+        f"  clip 1.0, batches of ≤ 4,000 target tokens, bf16 autocast {train_args.get('bf16', 'auto')}"
+        f"{' (off: --no-bf16)' if train_args.get('no_bf16') == 'True' else ''}, seed {train_args.get('seed', 1)}; "
+        "CPU only, 1-2 threads (`--threads auto`)",
         "  on a 2-core machine shared with other jobs, so minutes are wall time under load, evaluations included.",
     ]
     if rec:
@@ -92,6 +108,7 @@ def write_card(out: Path, n_params: int, rec: dict | None, test: dict | None, ru
             f"- This snapshot: step {rec['step']}, epoch {rec['epoch']}, {rec['tokens'] / 1e6:.1f}M target tokens,"
             f" {rec['train_minutes']:.0f} minutes of training ({rec['tokens'] / max(1, 60 * rec['train_minutes']):.0f}"
             " target tokens/s).",
+            *_continued_from(train_args),
             "- Checkpoint selection (val, first 200 lines): every zero-shot direction off-target ≤ 10%, then highest",
             "  mean direct zero-shot BLEU.",
             "",
