@@ -97,7 +97,7 @@ def write_card(out: Path, n_params: int, rec: dict | None, test: dict | None, ru
         "  input = [target tag] + source subwords + [`</s>`]; decoder prompt = [`</s>`] (decoder_start_token_id 2).",
         "- Data: Multi30k task 1 train split (Elliott et al. 2016; 29,000 captions), ONLY the six English-centric",
         "  directions en↔de, en↔fr, en↔cs (174k pairs). de↔fr, de↔cs, fr↔cs are zero-shot. Research use (Flickr30k).",
-        f"- Training: AdamW (0.9, 0.98), lr 1e-3, 400 warmup steps, inverse-sqrt decay, label smoothing 0.1, dropout {dropout},",
+        f"- Training: AdamW (0.9, 0.98), lr {train_args.get('lr', '1e-3')}, {train_args.get('warmup', 400)} warmup steps, inverse-sqrt decay, label smoothing 0.1, dropout {dropout},",
         f"  clip 1.0, batches of ≤ 4,000 target tokens, bf16 autocast {train_args.get('bf16', 'auto')}"
         f"{' (off: --no-bf16)' if train_args.get('no_bf16') == 'True' else ''}, seed {train_args.get('seed', 1)}; "
         "CPU only, 1-2 threads (`--threads auto`)",
