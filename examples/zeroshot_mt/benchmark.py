@@ -129,8 +129,14 @@ def benchmark_split(model, tokenizer, data, split, args, langid) -> list[dict]:
     return rows
 
 
-def render(rows: list[dict], methods, splits) -> str:
+def render(rows: list[dict], methods, splits, args=None) -> str:
     lines = ["# Zero-shot testbed benchmark", ""]
+    if args is not None:
+        lines += [f"Model `{args.model}`; {'first ' + str(args.limit) + ' lines' if args.limit else 'all lines'} of "
+                  f"each split; beam {args.beam} for every method, length penalty {args.length_penalty}"
+                  f"{', restricted target vocabulary (restrict_vocab=True) for every method and leg' if args.restrict_vocab else ''}; "
+                  "ensembles = direct + pivot en + pivot third. Time = the method's own decoding plus the first "
+                  "legs it uses (each leg decoded once and shared), CPU, summed over the six directions.", ""]
     for split in splits:
         sup = [r for r in rows if r["split"] == split and not r["zero_shot"]]
         lines += [f"## {split}: supervised directions (direct, beam search)", "",
@@ -204,7 +210,7 @@ def main(argv=None) -> list[dict]:
     for split in args.splits:
         rows += benchmark_split(model, tokenizer, load_split(args.data, split, args.limit), split, args, langid)
     (args.out / "benchmark.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
-    table = render(rows, args.methods, args.splits)
+    table = render(rows, args.methods, args.splits, args)
     (args.out / "benchmark.md").write_text(table, encoding="utf-8")
     plot(rows, args.methods, args.splits, args.out / "benchmark.png")
     print(table)
