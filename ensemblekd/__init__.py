@@ -92,21 +92,25 @@ def _register_models_on_transformers_import() -> None:
 
         def exec_module(self, module):
             self.inner.exec_module(module)
+            if finder in sys.meta_path:
+                sys.meta_path.remove(finder)
             from .models import register
 
             register()
 
     class _Finder(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path=None, target=None):
+            # stays installed until transformers is really loaded: a bare importlib.util.find_spec (an
+            # availability check in another library) must not use it up
             if name != "transformers":
                 return None
-            sys.meta_path.remove(self)
             spec = importlib.machinery.PathFinder.find_spec(name, path)
             if spec is not None and spec.loader is not None:
                 spec.loader = _Loader(spec.loader)
             return spec
 
-    sys.meta_path.insert(0, _Finder())
+    finder = _Finder()
+    sys.meta_path.insert(0, finder)
 
 
 _register_models_on_transformers_import()

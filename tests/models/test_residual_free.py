@@ -80,7 +80,8 @@ def test_bad_layer_indices_are_an_error(layers):
 def test_import_registers_lazily_without_importing_transformers(tmp_path):
     rf, _ = pair([1])
     rf.save_pretrained(tmp_path)
-    code = ("import sys, ensemblekd; assert 'transformers' not in sys.modules and 'torch' not in sys.modules; "
+    code = ("import sys, importlib.util, ensemblekd; assert 'transformers' not in sys.modules and 'torch' not in sys.modules; "
+            "assert importlib.util.find_spec('transformers') is not None; "  # an availability check first
             "from transformers import AutoModelForSeq2SeqLM; "
             f"m = AutoModelForSeq2SeqLM.from_pretrained({str(tmp_path)!r}); print(type(m).__name__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
