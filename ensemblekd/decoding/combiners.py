@@ -25,7 +25,7 @@ from typing import NamedTuple, Optional, Sequence
 
 import torch
 
-from .search import EosSpec, num_candidates, split_finishing
+from .search import EosSpec, no_finite_continuation, num_candidates, split_finishing
 
 __all__ = ["Candidates", "Combiner", "Single", "Average", "Vote", "EBBS"]
 
@@ -77,7 +77,7 @@ class Combiner:
     def no_continuation(self, logprobs: torch.Tensor) -> torch.Tensor:
         """``logprobs[B, K, Z, V]`` -> ``[B, Z]``: beams this rule gives no finite continuation (they end
         there).  Default: no component has one; the geometric mean overrides it."""
-        return (logprobs.amax(dim=-1) == float("-inf")).all(dim=1)
+        return no_finite_continuation(logprobs)
 
     def _uniform(self, K: int, device) -> torch.Tensor:
         w = self._norm_weights(K, device)

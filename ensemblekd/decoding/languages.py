@@ -24,6 +24,7 @@ it knows) and knows the longest source the model accepts (``max_source_length``)
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from typing import Mapping, Optional, Sequence
 
 __all__ = [
@@ -63,7 +64,7 @@ def _listing(codes: Sequence[str], limit: int = 60) -> str:
     return shown + (f", ... ({len(codes)} in all)" if len(codes) > limit else "")
 
 
-class LanguageAdapter:
+class LanguageAdapter(ABC):
     """Base class: subclasses set ``family`` and implement ``codes``, ``_encode`` and ``decoder_prompt``.
 
     ``config`` is the model's config, ``tokenizer`` a Hugging Face tokenizer, ``generation_config`` the model's
@@ -92,9 +93,9 @@ class LanguageAdapter:
         self.pad_token_id = int(pad) if pad is not None else self.eos_token_id
 
     # ----- languages -------------------------------------------------------------------------------------
+    @abstractmethod
     def codes(self) -> tuple[str, ...]:
         """The language codes this adapter accepts (sorted)."""
-        raise NotImplementedError
 
     def check(self, code: str, argument: str = "language") -> None:
         """Raise :class:`UnknownLanguageError` naming ``argument`` when ``code`` is not known."""
@@ -126,8 +127,9 @@ class LanguageAdapter:
         texts = list(texts)
         return self._encode(texts, src, tgt, max_length) if texts else []
 
-    def _encode(self, texts, src, tgt, max_length):  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def _encode(self, texts, src, tgt, max_length) -> list[list[int]]:
+        """Encoder input ids of the non-empty list ``texts`` (what :meth:`encode` returns)."""
 
     def _tokenize(self, texts, max_length, **kwargs) -> list[list[int]]:
         if max_length is None:
@@ -300,6 +302,9 @@ class DecoderOnlyAdapter(LanguageAdapter):
 
     def codes(self):
         return tuple(sorted(self.names))
+
+    def _encode(self, texts, src, tgt, max_length):
+        return self.encode(texts, src, tgt, max_length=max_length)
 
     def encode(self, texts, src, tgt, *, max_length=None, template=None):
         template = DEFAULT_PROMPT if template is None else template

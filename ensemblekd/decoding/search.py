@@ -119,6 +119,12 @@ def split_finishing(
     return finish, keep_running
 
 
+def no_finite_continuation(logprobs: torch.Tensor) -> torch.Tensor:
+    """``logprobs[B, K, Z, V]`` -> ``[B, Z]``: beams for which no component has a finite next token (the
+    default rule of :meth:`~.combiners.Combiner.no_continuation`; such beams end without EOS)."""
+    return (logprobs.amax(dim=-1) == float("-inf")).all(dim=1)
+
+
 def _check_positive_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"beam_search: {name} must be a positive int, got {value!r}")
@@ -228,8 +234,7 @@ def _loop(scorer, combiner, Z, T, eos, alpha, offset, early_stopping, forced_eos
 
         # nothing left: live beams the combiner's rule gives no finite continuation (default: none in
         # any component) end here, without EOS
-        rule = getattr(combiner, "no_continuation", None)
-        dead = rule(logprobs) if rule is not None else (logprobs.amax(dim=-1) == neg_inf).all(dim=1)
+        dead = getattr(combiner, "no_continuation", no_finite_continuation)(logprobs)
         empty = (scores > neg_inf) & dead
 
         cand = combiner(logprobs, scores, eos_token_id=eos, beam_size=Z, last_step=last)
