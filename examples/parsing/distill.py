@@ -43,6 +43,9 @@ def main(argv=None) -> int:
     ap.add_argument("--loss", choices=("crf", "margin"), default="margin",
                     help="margin had the higher dev agreement (79.1 vs 78.4) for the generative student")
     ap.add_argument("--dev-fraction", type=float, default=0.1)
+    ap.add_argument("--train-sentences", type=int, default=None,
+                    help="learning curve: train on a seeded random subset of this many of the non-held-out "
+                    "sentences (the held-out dev part stays the same)")
     ap.add_argument("--hidden", type=int, default=200, help="BiLSTM size per direction")
     ap.add_argument("--mlp", type=int, default=250, help="span MLP width")
     ap.add_argument("--dropout", type=float, default=0.3)
@@ -98,13 +101,17 @@ def main(argv=None) -> int:
     union = [words_teacher / "valid.txt"] + [t / "valid.txt" for t in teachers if t != words_teacher]
     targets = {"generative": [averaged_valid], "union": union}  # the first file supplies the words
     for name in args.students:
-        out = work / f"student-{name}"
+        out = work / (f"student-{name}" + (f"-n{args.train_sentences}" if args.train_sentences else ""))
+        files, dev_files = targets[name], None
+        if args.train_sentences:
+            files, dev_files = subset_files(files, out.with_name(out.name + "-data"), args.train_sentences,
+                                            args.dev_fraction, args.seed)
         cpu0, wall0 = time.process_time(), time.time()
-        res = train_parser(targets[name], out, ParserConfig(hidden=args.hidden, mlp=args.mlp,
-                                                            dropout=args.dropout),
+        res = train_parser(files, out, ParserConfig(hidden=args.hidden, mlp=args.mlp,
+                                                    dropout=args.dropout),
                            TrainConfig(epochs=args.epochs, loss=args.loss, seed=args.seed,
                                        patience=args.patience, threads=args.threads),
-                           dev_fraction=args.dev_fraction, quiet=args.quiet)
+                           dev_trees=dev_files, dev_fraction=args.dev_fraction, quiet=args.quiet)
         train_cpu, train_wall = time.process_time() - cpu0, time.time() - wall0
         parser = load_parser(out)
         history = json.loads((out / "history.json").read_text())
@@ -113,7 +120,8 @@ def main(argv=None) -> int:
         sents, _, refs = read_targets(targets[name])
         _, dev_idx = split_dev(len(sents), args.dev_fraction, args.seed)
         dev_sents = [sents[i] for i in dev_idx]
-        r = results[name] = {"best_epoch": res.best_epoch, "epochs_run": len(history),
+        r = results[name] = {"train_sentences": args.train_sentences or len(sents) - len(dev_idx),
+                             "best_epoch": res.best_epoch, "epochs_run": len(history),
                              "train_cpu_s_this_process": round(train_cpu, 1),
                              "train_wall_s_all_epochs": round(sum(h["seconds"] for h in history), 1),
                              "train_cpu_s_all_epochs": round(sum(h.get("cpu_seconds", 0) for h in history), 1)}
@@ -125,7 +133,7 @@ def main(argv=None) -> int:
             cpu1 = time.process_time()
             pred = parser.parse(test_sentences, decode=decode)
             r[f"parse_test_cpu_s_{decode}"] = round(time.process_time() - cpu1, 1)
-            (work / f"test-{name}-{decode}.txt").write_text("".join(t + "\n" for t in pred))
+            (work / f"test-{out.name}-{decode}.txt").write_text("".join(t + "\n" for t in pred))
             f1 = tree_f1(gold_test, pred)
             r[f"test_sentence_f1_{decode}"], r[f"test_corpus_f1_{decode}"] = f1.sentence_f1, f1.corpus_f1
         chosen = max(DECODERS, key=lambda d: r[f"dev_agreement_f1_{d}"])
@@ -136,12 +144,35 @@ def main(argv=None) -> int:
               + f"), best epoch {res.best_epoch}, train {train_cpu / 60:.1f} CPU min this run",
               file=sys.stderr)
 
-    (work / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    suffix = f"-n{args.train_sentences}" if args.train_sentences else ""
+    (work / f"results{suffix}.json").write_text(json.dumps(results, indent=1) + "\n")
     print(f"{'system':<24} {'test sentence F1':>16} {'corpus F1':>10}  decoding (dev-chosen)")
     for name, r in results.items():
         if isinstance(r, dict):
             print(f"{name:<24} {r['test_sentence_f1']:>16.2f} {r['test_corpus_f1']:>10.2f}  {r.get('decode', '')}")
     return 0
+
+
+def subset_files(files, folder: Path, n: int, dev_fraction: float, seed: int):
+    """Write ``folder/train.K.txt`` (a seeded random ``n`` of the training sentences, file order kept) and
+    ``folder/dev.K.txt`` (the same held-out sentences as a full run) for each line-aligned target file K."""
+    import random
+
+    from ensemblekd.distill.parser import split_dev
+
+    texts = [Path(f).read_text(encoding="utf-8").splitlines() for f in files]
+    train_idx, dev_idx = split_dev(len(texts[0]), dev_fraction, seed)
+    if not 1 <= n <= len(train_idx):
+        raise SystemExit(f"error: --train-sentences {n}: expected 1..{len(train_idx)} (the sentences not held out)")
+    keep = sorted(random.Random(seed).sample(train_idx, n))
+    folder.mkdir(parents=True, exist_ok=True)
+    train, dev = [], []
+    for k, lines in enumerate(texts):
+        train.append(folder / f"train.{k}.txt")
+        dev.append(folder / f"dev.{k}.txt")
+        train[-1].write_text("".join(lines[i] + "\n" for i in keep), encoding="utf-8")
+        dev[-1].write_text("".join(lines[i] + "\n" for i in dev_idx), encoding="utf-8")
+    return train, dev
 
 
 if __name__ == "__main__":

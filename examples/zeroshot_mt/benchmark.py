@@ -13,7 +13,8 @@ and ensemble methods get those texts through ``translate(..., pivot_texts=...)``
 three components' 1-best outputs (direct, pivot en, pivot third: exactly what ``translate(method="mbr")``
 decodes), selected with ``ensemblekd.decoding.mbr.mbr_select``. Reported time of a method = its own decoding +
 the time of the legs it uses (as if it ran alone). Outputs are cached one file per (split, job) under
-``OUT/outputs`` with their timing, so a killed run resumes where it stopped. Writes ``OUT/benchmark.md``
+``OUT/outputs`` with their timing, in chunks of ``--chunk-lines``, so a killed run resumes where it
+stopped and a run on more lines reuses what a shorter one decoded. Writes ``OUT/benchmark.md``
 (tables), ``OUT/benchmark.json`` and ``OUT/benchmark.png`` (bar chart). Tune on ``--splits val`` only; the
 test splits are for the final report.
 
@@ -41,41 +42,92 @@ def third_language(src: str, tgt: str) -> str:
     return next(lang for lang in LANGS if lang not in (src, tgt, "en"))
 
 
+def output_settings(model: Path, beam: int, length_penalty: float, restrict_vocab: bool) -> dict:
+    """What a cached output depends on: the model (config + weight files) and the decoding settings.
+    ``distill.py --reuse-outputs`` reads the same record to reuse this benchmark's outputs."""
+    import hashlib
+
+    weights = hashlib.sha1((model / "config.json").read_bytes())
+    weights.update(str(sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns)
+                              for f in model.glob("*.safetensors"))).encode())
+    return dict(model=weights.hexdigest(), beam=beam, length_penalty=length_penalty, restrict_vocab=restrict_vocab)
+
+
+def chunk_path(outputs: Path, split: str, name: str, start: int, stop: int) -> Path:
+    return outputs / f"{split}.{name}.{start}-{stop}.json"
+
+
+def lines_digest(lines: list[str]) -> str:
+    import hashlib
+
+    return hashlib.sha1("\n".join(lines).encode("utf-8")).hexdigest()
+
+
+def read_cached(outputs: Path, split: str, name: str, sources: list[str], chunk: int, settings: dict):
+    """(texts, seconds) of job ``name`` on ``sources`` from the cache, or None if a chunk is missing or was
+    decoded from other source lines or with other settings (model, beam, length penalty, vocabulary restriction)."""
+    hyps, seconds = [], 0.0
+    for start in range(0, len(sources), chunk):
+        stop = min(len(sources), start + chunk)
+        part = read_cached_chunk(outputs, split, name, sources[start:stop], start, settings)
+        if part is None:
+            return None
+        hyps += part[0]
+        seconds += part[1]
+    return hyps, seconds
+
+
 class Runner:
-    """Cached ``translate`` calls of one split: ``run(name, sources, **kwargs) -> (texts, seconds)``."""
+    """Cached ``translate`` calls of one split: ``run(name, sources, **kwargs) -> (texts, seconds)``.
+
+    Every job is decoded and cached in chunks of ``args.chunk_lines`` lines (``OUT/outputs/<split>.<job>.<a>-<b>.json``),
+    so a run on more lines reuses the chunks a shorter run decoded, and a killed run loses at most one chunk."""
 
     def __init__(self, model, tokenizer, split: str, args):
-        import hashlib
-
         self.model, self.tokenizer, self.split, self.args = model, tokenizer, split, args
-        weights = hashlib.sha1((args.model / "config.json").read_bytes())
-        weights.update(str(sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in args.model.glob("*.safetensors"))).encode())
         # a cached output is reused only under the same model and decoding settings
-        self.settings = dict(model=weights.hexdigest(), beam=args.beam, length_penalty=args.length_penalty,
-                             restrict_vocab=args.restrict_vocab)
+        self.settings = output_settings(args.model, args.beam, args.length_penalty, args.restrict_vocab)
 
     def run(self, name: str, sources: list[str], **kwargs) -> tuple[list[str], float]:
         from ensemblekd import translate
 
-        cache = self.args.out / "outputs" / f"{self.split}.{name}.json"
-        if cache.is_file():
-            record = json.loads(cache.read_text(encoding="utf-8"))
-            if record["n"] == len(sources) and record.get("settings") == self.settings:
-                return record["hyps"], record["seconds"]
-        t0 = time.perf_counter()
-        result = translate(self.model, self.tokenizer, sources, beam_size=self.args.beam,
-                           length_penalty=self.args.length_penalty, batch_size=self.args.batch_size,
-                           device=self.args.device, restrict_vocab=self.args.restrict_vocab,
-                           progress=not self.args.quiet, **kwargs)
-        seconds = time.perf_counter() - t0
-        hyps = [r.text for r in result]
-        if len(hyps) != len(sources):
-            raise RuntimeError(f"{name}: {len(hyps)} outputs for {len(sources)} sources")
-        tmp = cache.with_suffix(".tmp")
-        tmp.write_text(json.dumps(dict(n=len(sources), settings=self.settings, seconds=seconds, hyps=hyps),
-                                  ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, cache)
+        outputs, chunk = self.args.out / "outputs", self.args.chunk_lines
+        hyps, seconds = [], 0.0
+        for start in range(0, len(sources), chunk):
+            stop = min(len(sources), start + chunk)
+            cached = read_cached_chunk(outputs, self.split, name, sources[start:stop], start, self.settings)
+            if cached is None:
+                part = dict(kwargs)
+                if part.get("pivot_texts") is not None:
+                    part["pivot_texts"] = {k: v[start:stop] for k, v in part["pivot_texts"].items()}
+                t0 = time.perf_counter()
+                result = translate(self.model, self.tokenizer, sources[start:stop], beam_size=self.args.beam,
+                                   length_penalty=self.args.length_penalty, batch_size=self.args.batch_size,
+                                   device=self.args.device, restrict_vocab=self.args.restrict_vocab,
+                                   progress=not self.args.quiet, **part)
+                cached = ([r.text for r in result], time.perf_counter() - t0)
+                if len(cached[0]) != stop - start:
+                    raise RuntimeError(f"{name}: {len(cached[0])} outputs for {stop - start} sources")
+                path = chunk_path(outputs, self.split, name, start, stop)
+                tmp = path.with_suffix(".tmp")
+                tmp.write_text(json.dumps(dict(n=stop - start, src_sha=lines_digest(sources[start:stop]),
+                                               settings=self.settings, seconds=cached[1], hyps=cached[0]),
+                                          ensure_ascii=False), encoding="utf-8")
+                os.replace(tmp, path)
+            hyps += cached[0]
+            seconds += cached[1]
         return hyps, seconds
+
+
+def read_cached_chunk(outputs: Path, split: str, name: str, sources: list[str], start: int, settings: dict):
+    path = chunk_path(outputs, split, name, start, start + len(sources))
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text(encoding="utf-8"))
+    if (record.get("n") != len(sources) or record.get("src_sha") != lines_digest(sources)
+            or record.get("settings") != settings):
+        return None
+    return record["hyps"], record["seconds"]
 
 
 def zero_shot_outputs(runner: Runner, data, src: str, tgt: str, methods, legs) -> dict[str, tuple[list[str], float]]:
@@ -194,6 +246,8 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--beam", type=int, default=5)
     ap.add_argument("--length-penalty", type=float, default=1.0)
     ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--chunk-lines", type=int, default=500,
+                    help="jobs are decoded and cached in chunks of this many lines (a longer run reuses them)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--restrict-vocab", action="store_true",
                     help="every method decodes with the target language's vocabulary (ensemblekd_target_vocab.json)")
