@@ -151,6 +151,7 @@ def main(argv=None) -> dict:
     systems = {"base-direct": (args.model, "direct"), "ebbs": (args.model, "ebbs")}
     systems.update({k: (v, "direct") for k, v in student_dirs.items()})
     langid = LanguageId()
+    check_eval_settings(args)
     results: dict = {}
     for system, (path, method) in systems.items():
         model = tokenizer = None
@@ -193,6 +194,20 @@ def main(argv=None) -> dict:
         indent=2) + "\n")
     print(table)
     return results
+
+
+def check_eval_settings(args) -> None:
+    """The cached evaluation outputs (OUT/eval) must come from the same decoding settings and test lines."""
+    wanted = {"beam": args.beam, "length_penalty": args.length_penalty, "restrict_vocab": args.restrict_vocab,
+              "max_new_tokens": args.eval_max_new_tokens, "test_lines": args.test_lines}
+    path = args.out / "eval" / "settings.json"
+    if path.is_file():
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        if stored != wanted:
+            raise SystemExit(f"error: {path.parent} holds outputs decoded with {stored}, this run asks for {wanted}; "
+                             "use another --out or delete that folder")
+    else:
+        write_atomic(path, json.dumps(wanted) + "\n")
 
 
 def reused(args, system: str, test: str, src: str, tgt: str, srcs: list[str]) -> list[str] | None:

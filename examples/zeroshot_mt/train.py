@@ -41,6 +41,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from evaluate import SUPERVISED, encode_sources, evaluate, load_split, selection_key  # noqa: E402
+from align import alignment_inputs, alignment_loss  # noqa: E402
 from prepare import LANG_TOKENS, LANGS, check_tokenizer, read_lines, train_tokenizer  # noqa: E402
 
 DEFAULT_DATA = HERE.parents[1].parent / "shared" / "data" / "multi30k"
@@ -194,6 +195,8 @@ def parse_args(argv):
     ap.add_argument("--no-residual-layers", type=int, nargs="*", default=[], metavar="I",
                     help="0-based encoder layers without the self-attention residual (Liu et al. 2021; e.g. 1 = the "
                     "middle of 3); default none = stock M2M100")
+    ap.add_argument("--align-weight", type=float, default=0.0,
+                    help="weight of the encoder alignment loss (align.py; 0 = off)")
     ap.add_argument("--max-tokens", type=int, default=4000)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--warmup", type=int, default=400)
@@ -294,6 +297,7 @@ def main(argv=None) -> dict:
         save_atomic({"key": key, "examples": examples}, cache)
     val = load_split(args.data, "val", args.eval_lines) if args.eval_lines > 0 else None
     pad, start = config.pad_token_id, config.decoder_start_token_id
+    tag_ids = {lang: tokenizer.convert_tokens_to_ids(LANG_TOKENS[lang]) for lang in LANGS}
     use_bf16 = use_bf16_autocast("off" if args.no_bf16 else args.bf16, device)
     log(f"bf16 autocast: {'on' if use_bf16 else 'off'}")
     stop = {"signal": None}
@@ -354,6 +358,13 @@ def main(argv=None) -> dict:
         ntok = int((y != -100).sum())
         loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.view(-1), ignore_index=-100,
                                label_smoothing=args.label_smoothing, reduction="sum") / ntok
+        if args.align_weight > 0:
+            x, xm, e, em = (t.to(device) for t in alignment_inputs(
+                examples, batches[state["batch"]], SUPERVISED, len(examples) // len(SUPERVISED), tag_ids, pad,
+                random))
+            state["last_align"] = alignment_loss(model, x, xm, e, em)
+            loss = loss + args.align_weight * state["last_align"]
+            state["last_align"] = state["last_align"].item()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
@@ -371,7 +382,8 @@ def main(argv=None) -> dict:
         if args.quiet and time.time() - last_print >= 120:
             rate = (state["tokens"] - last_tokens) / (time.time() - last_print)
             last_print, last_tokens = time.time(), state["tokens"]
-            print(f"step {state['step']} epoch {state['epoch']} loss {state['last_loss']:.3f} "
+            align = f" align {state['last_align']:.3f}" if "last_align" in state else ""
+            print(f"step {state['step']} epoch {state['epoch']} loss {state['last_loss']:.3f}{align} "
                   f"tok/s {rate:.0f} (overall {state['tokens'] / state['elapsed']:.0f}) threads {torch.get_num_threads()} elapsed {state['elapsed'] / 60:.1f} min",
                   file=sys.stderr, flush=True)
         now = time.time()

@@ -81,5 +81,7 @@ def test_distill_example_trains_evaluates_and_reuses_benchmark_outputs(mods, dat
     assert "stale" not in (out / "eval" / "base-direct.test_2018_flickr.de-fr.txt").read_text()
     table = (out / "results.md").read_text()
     assert "| self-distilled |" in table and "restricted target vocabulary" in table
+    with pytest.raises(SystemExit, match="other settings|decoded with"):  # cached outputs of other settings
+        distill.main(common + ["--students", "self", "--test-lines", "2"])
     # the student decodes under the same vocabulary restriction (its folder carries the vocabulary)
     assert (out / "student-self" / "student" / "ensemblekd_target_vocab.json").is_file()

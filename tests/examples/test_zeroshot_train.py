@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import signal
 import sys
 from pathlib import Path
@@ -35,7 +36,7 @@ LINES = {
 def mods():
     sys.path.insert(0, str(EXAMPLE))
     try:
-        yield {name: importlib.import_module(name) for name in ("prepare", "evaluate", "train", "export")}
+        yield {name: importlib.import_module(name) for name in ("prepare", "evaluate", "train", "export", "align")}
     finally:
         sys.path.remove(str(EXAMPLE))
 
@@ -168,3 +169,49 @@ def test_init_from_an_exported_model_and_residual_free_variant(mods, data, tmp_p
         other = _args(data, tmp_path / "other", tmp_path / "tok", 0)
         other[other.index("--layers") + 1] = "3"
         train.main(other + ["--init-from", str(tmp_path / "m")])
+
+
+def test_alignment_inputs_pair_each_side_with_a_zero_shot_tag(mods, data, tmp_path):
+    import random
+
+    align, prepare, train = mods["align"], mods["prepare"], mods["train"]
+    texts = [line for lines in LINES.values() for line in lines]
+    prepare.train_tokenizer(texts, tmp_path / "tok", vocab_size=120)
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(tmp_path / "tok"))
+    examples = train.build_examples(tok, data, None)
+    n = len(LINES["en"])
+    tags = {lang: tok.convert_tokens_to_ids(f"__{lang}__") for lang in ("en", "de", "fr", "cs")}
+    ids = {lang: tok(LINES[lang], add_special_tokens=True)["input_ids"] for lang in LINES}
+    idx = list(range(len(examples)))
+    x, xm, e, em = align.alignment_inputs(examples, idx, train.SUPERVISED, n, tags, tok.pad_token_id,
+                                          random.Random(0))
+    for r, i in enumerate(idx):
+        src, tgt = train.SUPERVISED[i // n]
+        other = tgt if src == "en" else src
+        row_x, row_e = x[r][xm[r] == 1].tolist(), e[r][em[r] == 1].tolist()
+        assert row_x[0] == row_e[0] and row_x[0] in {tags[lang] for lang in tags if lang not in ("en", other)}
+        assert row_x[1:] == ids[other][i % n] and row_e[1:] == ids["en"][i % n]
+    # InfoNCE: near 0 when every x_i is its own anchor (sharp temperature; rows of the same English line are
+    # not negatives of each other), large for a wrong pairing; gradients reach x
+    config = train.build_config(train.parse_args(_args(data, tmp_path / "x", tmp_path / "tok", 1)), tok)
+    from transformers import M2M100ForConditionalGeneration
+
+    torch.manual_seed(0)
+    model = M2M100ForConditionalGeneration(config).eval()
+    assert align.alignment_loss(model, x, xm, x, xm, tau=1e-5).item() < 1e-3
+    # a wrong pairing (each x_j against the anchor of another English line) costs more than log(batch) / 2
+    first = [r for r, i in enumerate(idx) if train.SUPERVISED[i // n] == ("de", "en")]  # distinct English lines
+    rolled = first[1:] + first[:1]
+    right = align.alignment_loss(model, e[first], em[first], e[first], em[first], tau=1e-5).item()
+    wrong = align.alignment_loss(model, e[rolled], em[rolled], e[first], em[first], tau=1e-5).item()
+    assert right < 1e-3 and wrong > math.log(len(first)) / 2
+    loss = align.alignment_loss(model, x, xm, e, em)
+    loss.backward()
+    assert model.model.shared.weight.grad[x[xm == 1]].abs().sum() > 0
+
+
+def test_training_with_the_alignment_loss(mods, data, tmp_path):
+    state = mods["train"].main(_args(data, tmp_path / "run", tmp_path / "tok", 2) + ["--align-weight", "1.0"])
+    assert state["step"] == 2 and 0.0 <= state["last_align"] <= 1.1 * math.log(400)
