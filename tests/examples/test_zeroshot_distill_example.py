@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -26,7 +27,12 @@ LINES = {
 def mods():
     sys.path.insert(0, str(EXAMPLE))
     try:
-        yield {name: importlib.import_module(name) for name in ("distill", "benchmark", "evaluate")}
+        mods = {name: importlib.import_module(name) for name in ("benchmark", "evaluate")}
+        # by path: the name "distill" is also the tests.distill package
+        spec = importlib.util.spec_from_file_location("zeroshot_mt_distill", EXAMPLE / "distill.py")
+        mods["distill"] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mods["distill"])
+        yield mods
     finally:
         sys.path.remove(str(EXAMPLE))
 
