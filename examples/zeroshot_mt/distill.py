@@ -160,10 +160,9 @@ def main(argv=None) -> dict:
                 out_file = args.out / "eval" / f"{system}.{test}.{s}-{t}.txt"
                 refs = read_lines(args.data / f"{test}.{t}", args.test_lines)
                 srcs = read_lines(args.data / f"{test}.{s}", args.test_lines)
-                hyps = reused(args, system, test, s, t, srcs) if not out_file.is_file() else None
                 if out_file.is_file():
                     hyps = read_lines(out_file, None)
-                elif hyps is not None:
+                elif (hyps := reused(args, system, test, s, t, srcs)) is not None:
                     write_atomic(out_file, "\n".join(hyps) + "\n")
                 else:
                     if model is None:
