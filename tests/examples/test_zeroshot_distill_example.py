@@ -38,12 +38,8 @@ def mods():
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    d = tmp_path_factory.mktemp("m30k")
-    for lang, lines in LINES.items():
-        for split in ("train", "test_2016_flickr", "test_2018_flickr"):
-            (d / f"{split}.{lang}").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return d
+def data(write_corpus):
+    return write_corpus(LINES, ("train", "test_2016_flickr", "test_2018_flickr"))
 
 
 def test_selection_key_needs_a_translating_model(mods):

@@ -42,12 +42,8 @@ def mods():
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    d = tmp_path_factory.mktemp("m30k")
-    for lang, lines in LINES.items():
-        for split in ("train", "val", "test_2016_flickr"):
-            (d / f"{split}.{lang}").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return d
+def data(write_corpus):
+    return write_corpus(LINES, ("train", "val", "test_2016_flickr"))
 
 
 def _args(data, out, tok, steps):
