@@ -64,21 +64,58 @@ def _architecture(cfg: dict) -> str:
     return f"stock `M2M100ForConditionalGeneration` (pre-norm Transformer), {dims}"
 
 
-def _continued_from(train_args: dict) -> list[str]:
-    """Card lines for a run started with --init-from: what the starting model was (from its own card)."""
+def _continued_from(train_args: dict, run: Path) -> list[str]:
+    """Card lines for a run started with --init-from: what the starting model was, read from its own card,
+    including that model's own history (its "Continued training" and "Auxiliary loss" lines), so a chain of
+    continuations stays on the card."""
     init = train_args.get("init_from")
     if not init or init == "None":
         return []
-    card = Path(init) / "README.md"
-    before = [line[len("- This snapshot: "):] for line in card.read_text(encoding="utf-8").splitlines()
-              if line.startswith("- This snapshot: ")] if card.is_file() else []
+    card = run / "init_card.md"  # train.py's copy of the starting model's card (that folder may be overwritten since)
+    if not card.is_file():
+        card = Path(init) / "README.md"
+    card_lines = card.read_text(encoding="utf-8").splitlines() if card.is_file() else []
+    before = [line[len("- This snapshot: "):] for line in card_lines if line.startswith("- This snapshot: ")]
     what = f" ({before[0].rstrip('.')})" if before else ""
+    history = [line.replace("- ", "  - earlier: ", 1) if line.startswith("- ") else line for line in card_lines
+               if line.startswith(("- Continued training", "- Auxiliary loss", "  - earlier: "))]
     return [f"- Continued training (`--init-from {init}`, fresh optimizer, lr {train_args.get('lr')}, warmup "
             f"{train_args.get('warmup')}, seed {train_args.get('seed')}) from the earlier model{what}; the step, "
-            "token and minute counts above are this continuation's."]
+            "token and minute counts above are this continuation's.", *history]
 
 
-def write_card(out: Path, n_params: int, rec: dict | None, test: dict | None, run: Path, snapshot: Path) -> None:
+def _auxiliary_loss(train_args: dict) -> list[str]:
+    """The card line for --align-weight (examples/zeroshot_mt/align.py), if the run used it."""
+    weight = float(train_args.get("align_weight", 0) or 0)
+    if weight <= 0:
+        return []
+    return [f"- Auxiliary loss: encoder alignment, weight {weight:g} (`train.py --align-weight`, "
+            "`examples/zeroshot_mt/align.py`): InfoNCE between the mean-pooled encoder states of [<T>]+X and "
+            "[<T>]+English for each English-centric pair (T a third language), other English lines of the batch "
+            "as negatives, temperature 0.1; built from English-centric data only."]
+
+
+def _benchmark_table(rows: list[dict]) -> str:
+    """Per-split means from benchmark.py's results JSON (a list of per-direction, per-method records)."""
+    splits = list(dict.fromkeys(r["split"] for r in rows))
+    def mean(split, method, zero_shot, key="bleu"):
+        vals = [r[key] for r in rows if r["split"] == split and r["method"] == method
+                and r["zero_shot"] == zero_shot]
+        return sum(vals) / len(vals) if vals else float("nan")
+    out = ["**Test sets, all lines** (beam 5, `restrict_vocab=True`, sacrebleu BLEU; `examples/zeroshot_mt/"
+           "benchmark.py`, full tables in `examples/zeroshot_mt/results/benchmark.md`)", "",
+           "| | " + " | ".join(splits) + " |", "|---|" + "---|" * len(splits)]
+    for label, method, zs in [("supervised, mean of 6", "direct", False), ("zero-shot direct, mean of 6", "direct", True),
+                              ("zero-shot pivot via en, mean of 6", "pivot_en", True),
+                              ("zero-shot EBBS, mean of 6", "ebbs", True)]:
+        out.append(f"| {label} | " + " | ".join(f"{mean(s, method, zs):.2f}" for s in splits) + " |")
+    out.append("| zero-shot direct off-target, mean | " + " | ".join(
+        f"{mean(s, 'direct', True, 'off_target'):.1%}" for s in splits) + " |")
+    return "\n".join(out)
+
+
+def write_card(out: Path, n_params: int, rec: dict | None, test: dict | None, run: Path, snapshot: Path,
+               benchmark: list[dict] | None = None) -> None:
     size_mb = sum(p.stat().st_size for p in out.iterdir() if p.is_file()) / 1e6
     cfg = json.loads((out / "config.json").read_text())
     args_file = run / "args.json"
@@ -108,7 +145,8 @@ def write_card(out: Path, n_params: int, rec: dict | None, test: dict | None, ru
             f"- This snapshot: step {rec['step']}, epoch {rec['epoch']}, {rec['tokens'] / 1e6:.1f}M target tokens,"
             f" {rec['train_minutes']:.0f} minutes of training ({rec['tokens'] / max(1, 60 * rec['train_minutes']):.0f}"
             " target tokens/s).",
-            *_continued_from(train_args),
+            *_auxiliary_loss(train_args),
+            *_continued_from(train_args, run),
             "- Checkpoint selection (val, first 200 lines): every zero-shot direction off-target ≤ 10%, then highest",
             "  mean direct zero-shot BLEU.",
             "",
@@ -116,6 +154,8 @@ def write_card(out: Path, n_params: int, rec: dict | None, test: dict | None, ru
         ]
     if test:
         lines += ["", _table(test, f"test_2016_flickr, all {test['lines']} lines")]
+    if benchmark:
+        lines += ["", _benchmark_table(benchmark)]
     lines += [
         "",
         "Usage:",
@@ -137,8 +177,9 @@ def write_card(out: Path, n_params: int, rec: dict | None, test: dict | None, ru
 
 
 def export(run: Path, out: Path, snapshot: Path | None = None, data: Path = DEFAULT_DATA, eval_test: bool = False,
-           threads: int = 2) -> Path:
-    """Export `snapshot` (default: <run>/best.json's) of training run `run` into the model folder `out`."""
+           threads: int = 2, benchmark: Path | None = None) -> Path:
+    """Export `snapshot` (default: <run>/best.json's) of training run `run` into the model folder `out`;
+    `benchmark`: benchmark.py's results JSON of this model, summarised on the card."""
     import torch
     from safetensors.torch import load_model
     from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
@@ -180,7 +221,8 @@ def export(run: Path, out: Path, snapshot: Path | None = None, data: Path = DEFA
         (run / "test_2016_flickr.outputs.json").write_text(json.dumps(outputs, ensure_ascii=False))
         (run / "test_2016_flickr.json").write_text(json.dumps(test, indent=1))
     n_params = sum(p.numel() for p in model.parameters())
-    write_card(tmp, n_params, _eval_record(run, snapshot), test, run, snapshot)
+    bench = json.loads(Path(benchmark).read_text(encoding="utf-8")) if benchmark is not None else None
+    write_card(tmp, n_params, _eval_record(run, snapshot), test, run, snapshot, bench)
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
@@ -195,8 +237,12 @@ def main(argv=None) -> None:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--eval-test", action="store_true", help="greedy BLEU on all of test_2016_flickr for the card")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--benchmark", type=Path, default=None,
+                    help="benchmark.py's results JSON measured with this snapshot: test-set means on the card")
     args = ap.parse_args(argv)
-    out = export(args.run, args.out, args.snapshot, args.data, args.eval_test, args.threads)
+    if args.benchmark is not None and not args.benchmark.is_file():
+        ap.error(f"--benchmark {args.benchmark}: no such file")
+    out = export(args.run, args.out, args.snapshot, args.data, args.eval_test, args.threads, args.benchmark)
     print(f"exported to {out} ({sum(p.stat().st_size for p in out.iterdir()) / 1e6:.1f} MB)")
 
 

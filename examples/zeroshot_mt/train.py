@@ -33,6 +33,7 @@ import json
 import math
 import os
 import random
+import shutil
 import signal
 import sys
 import time
@@ -264,6 +265,8 @@ def main(argv=None) -> dict:
             raise ValueError(f"--init-from {args.init_from}: a {init.config.model_type} model with vocabulary "
                              f"{init.config.vocab_size}, expected {config.model_type} with {config.vocab_size}")
         model.load_state_dict(init.state_dict())
+        if (Path(args.init_from) / "README.md").is_file():  # export.py puts the starting model's history on the card
+            shutil.copyfile(Path(args.init_from) / "README.md", out / "init_card.md")
         log(f"initialised from {args.init_from}")
     model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), eps=1e-8, weight_decay=0.0)

@@ -161,6 +161,8 @@ def test_init_from_an_exported_model_and_residual_free_variant(mods, data, tmp_p
     start = _weights(tmp_path / "cont")["model"]
     for k, v in exported.state_dict().items():
         assert torch.equal(start[k], v), k
+    # the starting model's card travels with the run, so its history survives overwriting that folder
+    assert (tmp_path / "cont" / "init_card.md").read_text() == (tmp_path / "m" / "README.md").read_text()
     with pytest.raises(ValueError, match="--init-from"):  # another architecture
         other = _args(data, tmp_path / "other", tmp_path / "tok", 0)
         other[other.index("--layers") + 1] = "3"
@@ -211,3 +213,28 @@ def test_alignment_inputs_pair_each_side_with_a_zero_shot_tag(mods, data, tmp_pa
 def test_training_with_the_alignment_loss(mods, data, tmp_path):
     state = mods["train"].main(_args(data, tmp_path / "run", tmp_path / "tok", 2) + ["--align-weight", "1.0"])
     assert state["step"] == 2 and 0.0 <= state["last_align"] <= 1.1 * math.log(400)
+
+
+def test_card_keeps_the_chain_of_continuations_and_summarises_the_benchmark(mods, tmp_path):
+    export = mods["export"]
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "init_card.md").write_text(
+        "# card\n- This snapshot: step 482, epoch 0.\n- Continued training (`--init-from a`) from step 781.\n"
+        "- Auxiliary loss: none really\n- Other: x\n")
+    args = {"init_from": "models/x", "lr": "0.0005", "warmup": "50", "seed": "3", "align_weight": "0.3"}
+    lines = export._continued_from(args, run)
+    assert lines[0].startswith("- Continued training (`--init-from models/x`") and "(step 482, epoch 0)" in lines[0]
+    assert lines[1:] == ["  - earlier: Continued training (`--init-from a`) from step 781.",
+                         "  - earlier: Auxiliary loss: none really"]
+    assert export._continued_from({"init_from": "None"}, run) == []
+    assert "weight 0.3" in export._auxiliary_loss(args)[0]
+    assert export._auxiliary_loss({"align_weight": "0.0"}) == []
+    rows = [dict(split=s, method=m, zero_shot=z, bleu=b, off_target=o)
+            for s in ("t16", "t18") for m, z, b, o in [("direct", False, 30.0, 0.0), ("direct", True, 10.0, 0.1),
+                                                       ("direct", True, 20.0, 0.0), ("pivot_en", True, 22.0, 0.0),
+                                                       ("ebbs", True, 21.0, 0.0)]]
+    table = export._benchmark_table(rows).splitlines()
+    assert table[2] == "| | t16 | t18 |"
+    assert "| zero-shot direct, mean of 6 | 15.00 | 15.00 |" in table
+    assert "| zero-shot direct off-target, mean | 5.0% | 5.0% |" in table
