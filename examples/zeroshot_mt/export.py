@@ -77,8 +77,9 @@ def _continued_from(train_args: dict, run: Path) -> list[str]:
     card_lines = card.read_text(encoding="utf-8").splitlines() if card.is_file() else []
     before = [line[len("- This snapshot: "):] for line in card_lines if line.startswith("- This snapshot: ")]
     what = f" ({before[0].rstrip('.')})" if before else ""
-    history = [line.replace("- ", "  - earlier: ", 1) if line.startswith("- ") else line for line in card_lines
-               if line.startswith(("- Continued training", "- Auxiliary loss", "  - earlier: "))]
+    own = "; the step, token and minute counts above are this continuation's"
+    history = [(line.replace("- ", "  - earlier: ", 1) if line.startswith("- ") else line).replace(own, "")
+               for line in card_lines if line.startswith(("- Continued training", "- Auxiliary loss", "  - earlier: "))]
     return [f"- Continued training (`--init-from {init}`, fresh optimizer, lr {train_args.get('lr')}, warmup "
             f"{train_args.get('warmup')}, seed {train_args.get('seed')}) from the earlier model{what}; the step, "
             "token and minute counts above are this continuation's.", *history]
@@ -115,7 +116,8 @@ def _benchmark_table(rows: list[dict]) -> str:
 
 
 def write_card(out: Path, n_params: int, rec: dict | None, test: dict | None, run: Path, snapshot: Path,
-               benchmark: list[dict] | None = None) -> None:
+               benchmark: list[dict] | None = None, selection: str | None = None,
+               evals: list[dict] | None = None) -> None:
     size_mb = sum(p.stat().st_size for p in out.iterdir() if p.is_file()) / 1e6
     cfg = json.loads((out / "config.json").read_text())
     args_file = run / "args.json"
@@ -147,11 +149,14 @@ def write_card(out: Path, n_params: int, rec: dict | None, test: dict | None, ru
             " target tokens/s).",
             *_auxiliary_loss(train_args),
             *_continued_from(train_args, run),
-            "- Checkpoint selection (val, first 200 lines): every zero-shot direction off-target ≤ 10%, then highest",
-            "  mean direct zero-shot BLEU.",
+            f"- Checkpoint selection (val, first {rec['lines']} lines): "
+            + (selection or "every zero-shot direction off-target ≤ 10%, then highest mean direct zero-shot BLEU."),
             "",
             _table(rec, f"val, first {rec['lines']} lines"),
         ]
+    for res in evals or []:
+        restricted = ", restricted target vocabulary (`restrict_vocab=True`)" if res.get("restrict_vocab") else ""
+        lines += ["", _table(res, f"{res.get('split', 'val')}, first {res['lines']} lines{restricted}")]
     if test:
         lines += ["", _table(test, f"test_2016_flickr, all {test['lines']} lines")]
     if benchmark:
@@ -177,9 +182,11 @@ def write_card(out: Path, n_params: int, rec: dict | None, test: dict | None, ru
 
 
 def export(run: Path, out: Path, snapshot: Path | None = None, data: Path = DEFAULT_DATA, eval_test: bool = False,
-           threads: int = 2, benchmark: Path | None = None) -> Path:
-    """Export `snapshot` (default: <run>/best.json's) of training run `run` into the model folder `out`;
-    `benchmark`: benchmark.py's results JSON of this model, summarised on the card."""
+           threads: int = 2, benchmark: Path | None = None, selection: str | None = None,
+           eval_json: list[Path] = ()) -> Path:
+    """Export `snapshot` (default: <run>/best.json's) of training run `run` into the model folder `out`.
+    Card extras: `benchmark`, benchmark.py's results JSON of this model (summarised); `selection`, why this
+    snapshot (when --snapshot overrides best.json); `eval_json`, evaluate.py --json results of the snapshot."""
     import torch
     from safetensors.torch import load_model
     from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
@@ -222,7 +229,12 @@ def export(run: Path, out: Path, snapshot: Path | None = None, data: Path = DEFA
         (run / "test_2016_flickr.json").write_text(json.dumps(test, indent=1))
     n_params = sum(p.numel() for p in model.parameters())
     bench = json.loads(Path(benchmark).read_text(encoding="utf-8")) if benchmark is not None else None
-    write_card(tmp, n_params, _eval_record(run, snapshot), test, run, snapshot, bench)
+    evals = [json.loads(Path(f).read_text(encoding="utf-8")) for f in eval_json]
+    for f, res in zip(eval_json, evals):
+        if Path(res.get("model", "")).name != snapshot.name:
+            raise ValueError(f"--eval-json {f}: results of {res.get('model')}, not of {snapshot}")
+        res.pop("_outputs", None)
+    write_card(tmp, n_params, _eval_record(run, snapshot), test, run, snapshot, bench, selection, evals)
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
@@ -239,10 +251,16 @@ def main(argv=None) -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--benchmark", type=Path, default=None,
                     help="benchmark.py's results JSON measured with this snapshot: test-set means on the card")
+    ap.add_argument("--selection", default=None,
+                    help="the card's checkpoint-selection sentence, when --snapshot overrides best.json")
+    ap.add_argument("--eval-json", type=Path, nargs="+", default=[],
+                    help="evaluate.py --json results of this snapshot (e.g. --restrict-vocab): extra card tables")
     args = ap.parse_args(argv)
-    if args.benchmark is not None and not args.benchmark.is_file():
-        ap.error(f"--benchmark {args.benchmark}: no such file")
-    out = export(args.run, args.out, args.snapshot, args.data, args.eval_test, args.threads, args.benchmark)
+    for flag, path in [("--benchmark", args.benchmark), *[("--eval-json", f) for f in args.eval_json]]:
+        if path is not None and not path.is_file():
+            ap.error(f"{flag} {path}: no such file")
+    out = export(args.run, args.out, args.snapshot, args.data, args.eval_test, args.threads, args.benchmark,
+                 args.selection, args.eval_json)
     print(f"exported to {out} ({sum(p.stat().st_size for p in out.iterdir()) / 1e6:.1f} MB)")
 
 

@@ -121,6 +121,21 @@ def test_eval_snapshot_and_export_load_with_auto_classes(mods, data, tmp_path):
     emb = model.get_input_embeddings().weight
     assert torch.equal(emb, snap[key].half().float())
     assert (tmp_path / "model" / "README.md").read_text().count("zero-shot") >= 6
+    # card extras: an evaluate.py result of this snapshot becomes a table; one of another snapshot is refused
+    export = mods["export"]
+    res = {k: v for k, v in rec.items() if k.startswith(("bleu/", "off/", "pivot_bleu/", "supervised", "zs_"))}
+    res.update(lines=2, split="val", restrict_vocab=True, model=rec["snapshot"])
+    (tmp_path / "rv.json").write_text(json.dumps(res))
+    export.export(tmp_path / "run", tmp_path / "model2", snapshot=Path(rec["snapshot"]), data=data,
+                  selection="by hand, for the test.", eval_json=[tmp_path / "rv.json"])
+    card = (tmp_path / "model2" / "README.md").read_text()
+    assert "first 2 lines): by hand, for the test." in card
+    assert "**val, first 2 lines, restricted target vocabulary (`restrict_vocab=True`)**" in card
+    res["model"] = "elsewhere/step999.safetensors"
+    (tmp_path / "rv.json").write_text(json.dumps(res))
+    with pytest.raises(ValueError, match="not of"):
+        export.export(tmp_path / "run", tmp_path / "model3", snapshot=Path(rec["snapshot"]), data=data,
+                      eval_json=[tmp_path / "rv.json"])
 
 
 def test_restricted_vocabulary_only_emits_allowed_ids(mods, data, tmp_path):
@@ -220,7 +235,8 @@ def test_card_keeps_the_chain_of_continuations_and_summarises_the_benchmark(mods
     run = tmp_path / "run"
     run.mkdir()
     (run / "init_card.md").write_text(
-        "# card\n- This snapshot: step 482, epoch 0.\n- Continued training (`--init-from a`) from step 781.\n"
+        "# card\n- This snapshot: step 482, epoch 0.\n- Continued training (`--init-from a`) from step 781; the "
+        "step, token and minute counts above are this continuation's.\n"
         "- Auxiliary loss: none really\n- Other: x\n")
     args = {"init_from": "models/x", "lr": "0.0005", "warmup": "50", "seed": "3", "align_weight": "0.3"}
     lines = export._continued_from(args, run)
