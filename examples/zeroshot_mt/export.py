@@ -81,8 +81,7 @@ def _continued_from(train_args: dict, run: Path) -> list[str]:
     history = [(line.replace("- ", "  - earlier: ", 1) if line.startswith("- ") else line).replace(own, "")
                for line in card_lines if line.startswith(("- Continued training", "- Auxiliary loss", "  - earlier: "))]
     return [f"- Continued training (`--init-from {init}`, fresh optimizer, lr {train_args.get('lr')}, warmup "
-            f"{train_args.get('warmup')}, seed {train_args.get('seed')}) from the earlier model{what}; the step, "
-            "token and minute counts above are this continuation's.", *history]
+            f"{train_args.get('warmup')}, seed {train_args.get('seed')}) from the earlier model{what}{own}.", *history]
 
 
 def _auxiliary_loss(train_args: dict) -> list[str]:
