@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import random
 
-__all__ = ["alignment_inputs", "alignment_loss"]
+__all__ = ["TAU", "alignment_inputs", "alignment_loss"]
+
+TAU = 0.1  # softmax temperature of the InfoNCE loss (mRASP2's value)
 
 
 def alignment_inputs(examples, idx, directions, n_lines: int, tag_ids: dict, pad: int, rng: random.Random):
@@ -55,7 +57,7 @@ def _pooled(model, ids, mask):
     return (states * keep).sum(1) / keep.sum(1).clamp_min(1.0)
 
 
-def alignment_loss(model, x, xm, e, em, tau: float = 0.1):
+def alignment_loss(model, x, xm, e, em, tau: float = TAU):
     """InfoNCE over the batch: x_i against every e_j (no gradient through e), cosine similarity / tau.
 
     A column j != i whose English sentence is the same as row i's (a batch can hold de->en and fr->en of one

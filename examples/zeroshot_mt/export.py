@@ -21,6 +21,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from align import TAU  # noqa: E402
 from evaluate import SUPERVISED, ZERO_SHOT, evaluate, load_split, target_vocab  # noqa: E402
 
 DEFAULT_DATA = HERE.parents[1].parent / "shared" / "data" / "multi30k"
@@ -92,7 +93,7 @@ def _auxiliary_loss(train_args: dict) -> list[str]:
     return [f"- Auxiliary loss: encoder alignment, weight {weight:g} (`train.py --align-weight`, "
             "`examples/zeroshot_mt/align.py`): InfoNCE between the mean-pooled encoder states of [<T>]+X and "
             "[<T>]+English for each English-centric pair (T a third language), other English lines of the batch "
-            "as negatives, temperature 0.1; built from English-centric data only."]
+            f"as negatives, temperature {TAU:g}; built from English-centric data only."]
 
 
 def _benchmark_table(rows: list[dict]) -> str:
@@ -200,6 +201,12 @@ def export(run: Path, out: Path, snapshot: Path | None = None, data: Path = DEFA
     snapshot = Path(snapshot)
     if not snapshot.is_file():
         raise FileNotFoundError(f"{snapshot}: no such snapshot")
+    bench = json.loads(Path(benchmark).read_text(encoding="utf-8")) if benchmark is not None else None
+    evals = [json.loads(Path(f).read_text(encoding="utf-8")) for f in eval_json]
+    for f, res in zip(eval_json, evals):  # checked before anything is written
+        if Path(res.get("model", "")).name != snapshot.name:
+            raise ValueError(f"--eval-json {f}: results of {res.get('model')}, not of {snapshot}")
+        res.pop("_outputs", None)
     config = AutoConfig.from_pretrained(str(run))
     model = AutoModelForSeq2SeqLM.from_config(config)
     load_model(model, str(snapshot))
@@ -227,12 +234,6 @@ def export(run: Path, out: Path, snapshot: Path | None = None, data: Path = DEFA
         (run / "test_2016_flickr.outputs.json").write_text(json.dumps(outputs, ensure_ascii=False))
         (run / "test_2016_flickr.json").write_text(json.dumps(test, indent=1))
     n_params = sum(p.numel() for p in model.parameters())
-    bench = json.loads(Path(benchmark).read_text(encoding="utf-8")) if benchmark is not None else None
-    evals = [json.loads(Path(f).read_text(encoding="utf-8")) for f in eval_json]
-    for f, res in zip(eval_json, evals):
-        if Path(res.get("model", "")).name != snapshot.name:
-            raise ValueError(f"--eval-json {f}: results of {res.get('model')}, not of {snapshot}")
-        res.pop("_outputs", None)
     write_card(tmp, n_params, _eval_record(run, snapshot), test, run, snapshot, bench, selection, evals)
     if out.exists():
         shutil.rmtree(out)

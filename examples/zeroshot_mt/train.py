@@ -365,9 +365,9 @@ def main(argv=None) -> dict:
             x, xm, e, em = (t.to(device) for t in alignment_inputs(
                 examples, batches[state["batch"]], SUPERVISED, len(examples) // len(SUPERVISED), tag_ids, pad,
                 random))
-            state["last_align"] = alignment_loss(model, x, xm, e, em)
-            loss = loss + args.align_weight * state["last_align"]
-            state["last_align"] = state["last_align"].item()
+            align_loss = alignment_loss(model, x, xm, e, em)
+            loss = loss + args.align_weight * align_loss
+            state["last_align"] = align_loss.item()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)

@@ -136,6 +136,7 @@ def test_eval_snapshot_and_export_load_with_auto_classes(mods, data, tmp_path):
     with pytest.raises(ValueError, match="not of"):
         export.export(tmp_path / "run", tmp_path / "model3", snapshot=Path(rec["snapshot"]), data=data,
                       eval_json=[tmp_path / "rv.json"])
+    assert not (tmp_path / "model3.tmp").exists()  # refused before anything was written
 
 
 def test_restricted_vocabulary_only_emits_allowed_ids(mods, data, tmp_path):
