@@ -47,9 +47,9 @@ _LAZY = {
     "token_divergence": "ensemblekd.distill",
     "distill_mt": "ensemblekd.distill.mt",
     "DistillMTConfig": "ensemblekd.distill.mt",
-    "SeqKDConfig": "ensemblekd.distill.seqkd",
-    "train_seqkd": "ensemblekd.distill.seqkd",
-    "decode_sharded": "ensemblekd.distill.shards",
+    "TrainConfig": "ensemblekd.distill.mt",
+    "train_student": "ensemblekd.distill.mt",
+    "decode_sharded": "ensemblekd.distill.mt",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -45,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BrokenPipeError:  # e.g. `ensemblekd trees average ... | head`
         return 0
+    except KeyboardInterrupt:
+        print("ensemblekd: interrupted (finished work is kept; rerun the same command to resume)", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

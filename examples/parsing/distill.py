@@ -61,7 +61,7 @@ def main(argv=None) -> int:
 
     from ensemblekd.distill.parser import (DECODERS, load_parser, mean_f1, read_sentences, read_targets,
                                            split_dev, train_parser)
-    from ensemblekd.distill.parser_config import ParserConfig, TrainConfig
+    from ensemblekd.distill.parser.config import ParserConfig, TrainConfig
     from ensemblekd.trees import average_trees, read_trees, tree_f1
 
     torch.set_num_threads(args.threads)

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from ensemblekd.distill import parser as P
-from ensemblekd.distill.parser_config import ParserConfig, TrainConfig
-from ensemblekd.distill.parser_model import SpanParser, Vocab
+from ensemblekd.distill.parser.config import ParserConfig, TrainConfig
+from ensemblekd.distill.parser.model import SpanParser, Vocab
 
-from ._oracles import binary_trees, tree_score
+from .._oracles import binary_trees, tree_score
 
 TREES = [
     "(X (X the) (X (X old) (X dog)))",
@@ -148,7 +148,7 @@ def test_hard_kill_in_a_subprocess_resumes(tmp_path):
     code = (
         "import os, sys\n"
         "from ensemblekd.distill import parser as P\n"
-        "from ensemblekd.distill.parser_config import ParserConfig, TrainConfig\n"
+        "from ensemblekd.distill.parser.config import ParserConfig, TrainConfig\n"
         "def die(epoch):\n"
         "    if epoch == 1: os._exit(9)\n"
         f"P.train_parser([{str(f)!r}], {str(tmp_path / 'm')!r}, ParserConfig(word_dim=8, char_dim=4, "

@@ -28,6 +28,8 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from ..._runtime import atomic_write_text as _atomic_write_text
+
 __all__ = ["ShardConfigError", "ShardedOutputs", "decode_sharded", "sources_digest"]
 
 FORMAT = "ensemblekd-shards/1"
@@ -57,13 +59,14 @@ def _normalize(config: Mapping[str, Any]) -> dict:
         raise TypeError(f"config must be JSON-serialisable: {exc}") from None
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class ShardedOutputs:
@@ -146,10 +149,13 @@ class ShardedOutputs:
             f"({'; '.join(diffs)}). Use another output directory or delete this one.")
 
     def _remove_stale_temporaries(self) -> None:
-        # a killed writer may leave ".shard-00003.jsonl.tmp-<pid>"; it never counts as done
+        # a killed writer may leave ".shard-00003.jsonl.tmp-<pid>"; it never counts as done.  Another rank
+        # of the same launch may be writing one right now: only files of processes that are gone are removed.
         for p in self.dir.iterdir():
-            if p.name.startswith(".shard-") and ".tmp-" in p.name:
-                p.unlink(missing_ok=True)
+            if p.name.startswith(".") and ".tmp-" in p.name:
+                pid = p.name.rsplit(".tmp-", 1)[1]
+                if not (pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid))):
+                    p.unlink(missing_ok=True)
 
     # -------------------------------------------------------------- read/write
     def write_shard(self, i: int, records: Sequence[Any]) -> None:
@@ -190,23 +196,45 @@ class ShardedOutputs:
         return out
 
     def run(self, decode: Callable[[list[str]], Sequence[Any]], *, quiet: bool = False,
-            desc: str = "decode") -> list[Any]:
-        """Decode every pending shard with ``decode(lines) -> records`` and return all records."""
-        pending = self.pending()
-        if pending:
-            from tqdm.auto import tqdm
+            desc: str = "decode", rank: int = 0, world_size: int = 1,
+            shards: Sequence[int] | None = None) -> list[Any] | None:
+        """Decode this rank's pending shards with ``decode(lines) -> records``.
 
-            done_lines = len(self.sources) - sum(self.shard_range(i)[1] - self.shard_range(i)[0] for i in pending)
-            bar = tqdm(total=len(self.sources), initial=done_lines, desc=desc, unit="line",
-                       disable=quiet, dynamic_ncols=True)
-            try:
-                for i in pending:
-                    start, stop = self.shard_range(i)
-                    self.write_shard(i, list(decode(self.sources[start:stop])))
-                    bar.update(stop - start)
-            finally:
-                bar.close()
-        return self.load()
+        Shard ``i`` belongs to rank ``i % world_size``: ranks never write the same shard, and since the
+        files are per shard index a resume may use another world size.  ``shards`` limits the work to
+        those indices (e.g. the first k shards).  Returns all N records in source order when every
+        shard is done (always so for ``world_size == 1`` and ``shards=None``), else ``None``.
+        """
+        self.decode_pending(decode, quiet=quiet, desc=desc, rank=rank, world_size=world_size, shards=shards)
+        return self.load() if not self.pending() else None
+
+    def my_pending(self, rank: int = 0, world_size: int = 1, shards: Sequence[int] | None = None) -> list[int]:
+        """The pending shards of ``rank`` (``i % world_size == rank``), within ``shards`` if given."""
+        if not (0 <= rank < world_size):
+            raise ValueError(f"rank {rank} out of range for world size {world_size}")
+        wanted = None if shards is None else set(shards)
+        return [i for i in self.pending() if i % world_size == rank and (wanted is None or i in wanted)]
+
+    def decode_pending(self, decode: Callable[[list[str]], Sequence[Any]], *, quiet: bool = False,
+                       desc: str = "decode", rank: int = 0, world_size: int = 1,
+                       shards: Sequence[int] | None = None) -> int:
+        """Decode and write this rank's pending shards; returns how many were written."""
+        mine = self.my_pending(rank, world_size, shards)
+        if not mine:
+            return 0
+        from tqdm.auto import tqdm
+
+        total = sum(self.shard_range(i)[1] - self.shard_range(i)[0] for i in mine)
+        bar = tqdm(total=total, desc=desc if world_size == 1 else f"{desc} [rank {rank}]", unit="line",
+                   disable=quiet, dynamic_ncols=True)
+        try:
+            for i in mine:
+                start, stop = self.shard_range(i)
+                self.write_shard(i, list(decode(self.sources[start:stop])))
+                bar.update(stop - start)
+        finally:
+            bar.close()
+        return len(mine)
 
 
 def decode_sharded(sources: Sequence[str], decode: Callable[[list[str]], Sequence[Any]],

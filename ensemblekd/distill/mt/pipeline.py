@@ -14,13 +14,14 @@ the same budget (``method``):
 
 With ``train.loss`` in ``kl|rkl|js|tvd`` the teacher is white-box: the base model's components
 (direct, and pivot through each pivot language, reading the pivot texts the ensemble produced),
-averaged (:mod:`ensemblekd.distill.word_kd`).
+averaged (:mod:`ensemblekd.distill.mt.word_kd`).
 
 Pipeline, all under ``out_dir`` and resumable at every stage:
 
 1. ``decode/<src>-<tgt>/``: the teacher outputs, decoded shard by shard
-   (:mod:`ensemblekd.distill.shards`; a killed run continues where it stopped);
-2. ``train_state/``: SeqKD checkpoints (:func:`ensemblekd.distill.seqkd.train_seqkd`);
+   (:mod:`ensemblekd.distill.mt.shards`; a killed run continues where it stopped);
+2. ``train_state/``: the training engine's checkpoints (:func:`.trainer.train_student`), pruned when the
+   student is saved unless ``train.keep_state``;
 3. ``student/``: the student as a standard Hugging Face checkpoint (``save_pretrained``) with its
    tokenizer, loadable by :func:`ensemblekd.translate` like the base model.
 
@@ -31,21 +32,24 @@ exactly the encoder input and decoder prompt it will be given at decoding time.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import inspect
 import json
 import os
 import shutil
+import sys
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
-from .seqkd import ArchitectureMismatchError, SeqKDConfig, TrainExample, train_seqkd
-from .shards import decode_sharded
+from ..._runtime import atomic_write_text, dist_info, quiet_hf_progress, resolve_device
+from .data import TrainExample
+from .shards import ShardedOutputs
+from .trainer import ArchitectureMismatchError, TrainConfig, train_student
 
-__all__ = ["DistillMTConfig", "DistillMTResult", "distill_mt", "parse_direction", "check_device",
-           "TEACHER_METHODS"]
+__all__ = ["DistillMTConfig", "DistillMTResult", "distill_mt", "parse_direction", "TEACHER_METHODS",
+           "SourceError", "model_digest"]
 
 TEACHER_METHODS = ("ebbs", "average", "vote", "mbr", "pivot", "direct", "self", "union")
 DONE = "ensemblekd_distill.json"
@@ -59,16 +63,8 @@ def parse_direction(text: str) -> tuple[str, str]:
     return parts[0], parts[1]
 
 
-def check_device(device: str) -> str:
-    """Validate a device string; ``cuda`` without a GPU is an error (not a silent CPU fallback)."""
-    import torch
-
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {device} was requested but no CUDA GPU is available "
-                         "(torch.cuda.is_available() is False); use --device cpu")
-    if not (device == "cpu" or device.startswith("cuda") or device == "mps"):
-        raise ValueError(f"--device {device!r}: expected cpu or cuda[:N]")
-    return device
+class SourceError(ValueError):
+    """A source line that cannot be decoded (too long for the model), named by file and line."""
 
 
 @dataclass
@@ -84,7 +80,8 @@ class DistillMTConfig:
     batch_size: Optional[int] = None
     shard_size: int = 256
     translate_options: Mapping[str, object] = field(default_factory=dict)
-    train: SeqKDConfig = field(default_factory=SeqKDConfig)
+    truncate: bool = False
+    train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self):
         self.directions = [tuple(d) for d in self.directions]
@@ -123,22 +120,7 @@ class DistillMTResult:
     last_losses: list[float]
 
 
-@contextlib.contextmanager
-def _hf_bars(quiet: bool):
-    """Silence transformers' own progress bars (loading weights) while ``quiet``."""
-    from transformers.utils import logging as hf_logging
-
-    enabled = hf_logging.is_progress_bar_enabled()
-    if quiet:
-        hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if enabled:
-            hf_logging.enable_progress_bar()
-
-
-def _model_digest(path: Path) -> str:
+def model_digest(path: Path) -> str:
     """SHA-256 over config.json and the weight files: a resumed decode must use the same model."""
     h = hashlib.sha256()
     for name in sorted(os.listdir(path)):
@@ -172,7 +154,7 @@ def _make_decoder(model, tokenizer, cfg: DistillMTConfig, src: str, tgt: str, wi
     from ..decoding.api import translate
 
     pivots = cfg.pivots_for(src, tgt)
-    common = {"beam_size": cfg.beam_size, "length_penalty": cfg.length_penalty, "device": cfg.train.device,
+    common = {"beam_size": cfg.beam_size, "length_penalty": cfg.length_penalty, "truncate": cfg.truncate,
               **dict(cfg.translate_options)}
     if cfg.max_new_tokens is not None:
         common["max_new_tokens"] = cfg.max_new_tokens
@@ -224,11 +206,31 @@ def _target_ids(tokenizer, texts: Sequence[str], tgt_code: str, eos: int) -> lis
     return [tuple(int(i) for i in row) + (eos,) for row in ids]
 
 
-def _build_examples(adapter, tokenizer, src, tgt, sources, records, pivots, with_teacher):
+def check_sources(adapter, sources: Mapping[str, Sequence[str]], directions, *, names=None,
+                  truncate: bool = False) -> None:
+    """Before any decoding: every non-empty source line must fit the model's encoder, for every target
+    language it is encoded for; the error names the file (``names[lang]``) and its line number."""
+    limit = adapter.max_source_length
+    if limit is None or truncate:
+        return
+    for s, t in directions:
+        lines = sources[s]
+        keep = [i for i, x in enumerate(lines) if x.strip()]
+        for chunk in range(0, len(keep), 4096):
+            idx = keep[chunk:chunk + 4096]
+            for i, x in zip(idx, adapter.encode([lines[i] for i in idx], s, t)):
+                if len(x) > limit:
+                    where = (names or {}).get(s, f"sources[{s!r}]")
+                    raise SourceError(f"{where}:{i + 1}: {len(x)} tokens, the model accepts {limit} "
+                                      "(shorten or drop the line, or pass --truncate)")
+
+
+def _build_examples(adapter, tokenizer, src, tgt, sources, records, pivots, with_teacher, truncate=False):
     """TrainExamples for one direction; empty source lines are skipped (returned count).
 
-    Sources longer than the model accepts raise (translate() has already refused them); a target
-    whose re-tokenisation no longer fits the decoder's positions is cut, with a warning.
+    Sources were checked against the encoder's length by :func:`check_sources` (or are cut with
+    ``truncate``); a target whose re-tokenisation no longer fits the decoder's positions is cut, with a
+    warning.
     """
     import warnings
 
@@ -236,11 +238,8 @@ def _build_examples(adapter, tokenizer, src, tgt, sources, records, pivots, with
     skipped = len(sources) - len(keep)
     if not keep:
         return [], skipped
-    enc = adapter.encode([sources[i] for i in keep], src, tgt)
     limit = adapter.max_source_length
-    for j, x in enumerate(enc):
-        if limit is not None and len(x) > limit:
-            raise ValueError(f"{src}-{tgt} source line {keep[j] + 1}: {len(x)} tokens, the model accepts {limit}")
+    enc = adapter.encode([sources[i] for i in keep], src, tgt, max_length=limit if truncate else None)
     prompt = tuple(adapter.decoder_prompt(tgt))
     teacher_inputs = [[tuple(x)] for x in enc]
     if with_teacher:
@@ -277,25 +276,69 @@ def _load_student(model_path: Path, student_path: Optional[Path], base):
     return student
 
 
+def _summary(model_path, config: DistillMTConfig, digest: str) -> dict:
+    return {"base_model_sha256": digest, "directions": [list(d) for d in config.directions],
+            "pivots": list(config.pivots), "method": config.method, "beam_size": config.beam_size,
+            "translate_options": dict(config.translate_options), "train": config.train.fingerprint()}
+
+
+def decode_all(shard_sets: Sequence[tuple[ShardedOutputs, object]], *, quiet: bool = False,
+               poll_s: float = 2.0) -> list[list]:
+    """Decode the pending shards of every (shards, decode) pair across the ranks of this launch.
+
+    Tasks (direction, shard) are interleaved over the directions and task j belongs to rank
+    j % world_size; each rank then waits (polling the shard folders) until every shard is written,
+    and returns all records.  Single process: just decodes everything.
+    """
+    from tqdm.auto import tqdm
+
+    rank, world, _ = dist_info()
+    n = max((sh.num_shards for sh, _ in shard_sets), default=0)
+    tasks = [(d, i) for i in range(n) for d, (sh, _) in enumerate(shard_sets) if i < sh.num_shards]
+    mine = [(d, i) for j, (d, i) in enumerate(tasks) if j % world == rank and not shard_sets[d][0].is_done(i)]
+    total = sum(shard_sets[d][0].shard_range(i)[1] - shard_sets[d][0].shard_range(i)[0] for d, i in mine)
+    desc = "decode" if world == 1 else f"decode [rank {rank}/{world}]"
+    with tqdm(total=total, desc=desc, unit="line", disable=quiet or not mine, dynamic_ncols=True) as bar:
+        for d, i in mine:
+            sh, decode = shard_sets[d]
+            start, stop = sh.shard_range(i)
+            sh.write_shard(i, list(decode(sh.sources[start:stop])))
+            bar.update(stop - start)
+    waited = False
+    while any(sh.pending() for sh, _ in shard_sets):
+        if not waited and not quiet:
+            print(f"distill: rank {rank} waits for the other ranks' shards", file=sys.stderr)
+        waited = True
+        time.sleep(poll_s)
+    return [sh.load() for sh, _ in shard_sets]
+
+
 def distill_mt(model_path: str | os.PathLike, sources: Mapping[str, Sequence[str]], out_dir: str | os.PathLike,
                config: DistillMTConfig, *, student_path: Optional[str | os.PathLike] = None,
-               quiet: bool = False) -> DistillMTResult:
+               quiet: bool = False, source_names: Optional[Mapping[str, str]] = None) -> DistillMTResult:
     """Decode ``sources[src]`` for every direction with the teacher, train the student, save it.
+
+    Under ``torchrun`` / ``accelerate launch`` the decoding shards are split across the ranks
+    (:func:`decode_all`) and the student is trained with DDP on the same ranks; only rank 0 writes the
+    student, the summary and the logs.
 
     Args:
         model_path: the base model directory (``from_pretrained``), also the student's
             initialisation unless ``student_path`` is given.
         sources: source-language code -> source lines (only monolingual text is needed).
-        out_dir: working and output directory (see the module doc); rerunning resumes.
+        out_dir: working and output directory (see the module doc); rerunning resumes; rerunning a
+            finished run returns its result without work.
+        source_names: language -> file name, for error messages (``FILE:LINE``).
 
     Returns:
         :class:`DistillMTResult`; the student is in ``out_dir/student``.
     """
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-    from ..decoding.languages import get_adapter
+    from ...decoding.languages import get_adapter
 
-    check_device(config.train.device)
+    device = resolve_device(config.train.device)
+    info = dist_info()
     model_path, out_dir = Path(model_path), Path(out_dir)
     if not (model_path / "config.json").is_file():
         raise FileNotFoundError(f"--model {model_path}: no config.json (expected a Hugging Face model directory)")
@@ -303,54 +346,85 @@ def distill_mt(model_path: str | os.PathLike, sources: Mapping[str, Sequence[str
         if s not in sources:
             raise ValueError(f"no source text for language {s!r} (direction {s}-...); got sources for "
                              f"{sorted(sources)}")
-    with _hf_bars(quiet):
+    digest = model_digest(model_path)
+    student_dir = out_dir / "student"
+    done = _finished(student_dir, _summary(model_path, config, digest))
+    if done is not None:
+        return done
+    with quiet_hf_progress(quiet):
         tokenizer = AutoTokenizer.from_pretrained(model_path)
         base = AutoModelForSeq2SeqLM.from_pretrained(model_path).eval()
     adapter = get_adapter(base, tokenizer)
     for s, t in config.directions:
-        adapter.check_source(s, "src")
-        adapter.check(t, "tgt")
+        adapter.check_source(s, "--src/--directions")
+        adapter.check(t, "--tgt/--directions")
         for p in config.pivots_for(s, t):
-            adapter.check(p, "pivots")
+            adapter.check(p, "--pivots")
     if all(not any(x.strip() for x in sources[s]) for s, _ in config.directions):
         raise ValueError("empty training set: the source files hold no non-empty line")
-    with _hf_bars(quiet):
+    check_sources(adapter, sources, config.directions, names=source_names, truncate=config.truncate)
+    with quiet_hf_progress(quiet):
         student = _load_student(model_path, Path(student_path) if student_path else None, base)
 
     with_teacher = config.train.loss != "seqkd"
-    digest = _model_digest(model_path)
-    examples, skipped = [], 0
-    base.to(config.train.device)
+    base.to(device)
+    shard_sets = []
     for s, t in config.directions:
-        lines = list(sources[s])
         shard_cfg = {"model_sha256": digest, "src": s, "tgt": t, "pivots": config.pivots_for(s, t),
                      "method": config.method, "beam_size": config.beam_size, "with_pivots": with_teacher,
                      "max_new_tokens": config.max_new_tokens, "length_penalty": config.length_penalty,
                      "translate_options": dict(config.translate_options)}
-        decode = _make_decoder(base, tokenizer, config, s, t, with_teacher)
-        records = decode_sharded(lines, decode, out_dir / "decode" / f"{s}-{t}", config=shard_cfg,
-                                 shard_size=config.shard_size, quiet=quiet, desc=f"decode {s}-{t}")
+        if config.truncate:
+            shard_cfg["truncate"] = True
+        shard_sets.append((ShardedOutputs(out_dir / "decode" / f"{s}-{t}", list(sources[s]), shard_cfg,
+                                          config.shard_size),
+                           _make_decoder(base, tokenizer, config, s, t, with_teacher)))
+    all_records = decode_all(shard_sets, quiet=quiet)
+
+    examples, skipped = [], 0
+    for (s, t), records in zip(config.directions, all_records):
         teacher_pivots = list(records[0].get("pivots", {})) if records else []
-        exs, n_skip = _build_examples(adapter, tokenizer, s, t, lines, records, teacher_pivots, with_teacher)
+        exs, n_skip = _build_examples(adapter, tokenizer, s, t, list(sources[s]), records, teacher_pivots,
+                                      with_teacher, truncate=config.truncate)
         examples.extend(exs)
         skipped += n_skip
     if not examples:
         raise ValueError("empty training set: no (source, target) pair after decoding")
-    if skipped and not quiet:
-        import sys
-
+    if skipped and not quiet and info.is_main:
         print(f"distill: skipped {skipped} empty source line(s)", file=sys.stderr)
 
     teacher = base if with_teacher else None
-    student_dir = out_dir / "student"
-    result = train_seqkd(student, examples, student_dir, config.train, pad_id=adapter.pad_token_id,
-                         eos_id=adapter.eos_token_id, tokenizer=tokenizer, teacher=teacher, quiet=quiet,
-                         checkpoint_dir=out_dir / "train_state")
-    vocab = model_path / "ensemblekd_target_vocab.json"
-    if vocab.is_file():
-        shutil.copyfile(vocab, student_dir / vocab.name)
-    summary = {"base_model": str(model_path), "directions": [list(d) for d in config.directions],
-               "pivots": config.pivots, "method": config.method, "num_pairs": len(examples),
-               "skipped_empty_sources": skipped, "steps": result.steps, "train": asdict(config.train)}
-    (student_dir / DONE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    return DistillMTResult(student_dir, len(examples), skipped, result.steps, result.losses[:5], result.losses[-5:])
+    if teacher is None:
+        base.to("cpu")
+    result = train_student(student, examples, student_dir, config.train, pad_id=adapter.pad_token_id,
+                           eos_id=adapter.eos_token_id, tokenizer=tokenizer, teacher=teacher, quiet=quiet,
+                           checkpoint_dir=out_dir / "train_state")
+    summary = {**_summary(model_path, config, digest), "base_model": str(model_path), "num_pairs": len(examples),
+               "skipped_empty_sources": skipped, "steps": result.steps, "world_size": info.world_size,
+               "train_config": asdict(config.train), "losses": result.losses}
+    finished = (student_dir / "config.json").is_file() and result.steps > 0
+    if info.is_main and finished:
+        vocab = model_path / "ensemblekd_target_vocab.json"
+        if vocab.is_file():
+            shutil.copyfile(vocab, student_dir / vocab.name)
+        atomic_write_text(student_dir / DONE, json.dumps(summary, indent=2) + "\n")
+    return DistillMTResult(student_dir, len(examples), skipped, result.steps, result.losses[:5],
+                           result.losses[-5:])
+
+
+def _finished(student_dir: Path, wanted: dict) -> Optional[DistillMTResult]:
+    """The result of a finished run with the same configuration; an error for one of another."""
+    path = student_dir / DONE
+    if not path.is_file():
+        return None
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    diffs = [k for k in wanted if stored.get(k) != wanted[k]]
+    if diffs:
+        raise ValueError(f"{student_dir}: holds a finished student of another configuration (differs in "
+                         f"{', '.join(diffs)}); use another --out or delete that folder")
+    losses = stored.get("losses", [])
+    return DistillMTResult(student_dir, stored.get("num_pairs", 0), stored.get("skipped_empty_sources", 0),
+                           stored.get("steps", 0), losses[:5], losses[-5:])

@@ -4,9 +4,9 @@ import math
 import pytest
 import torch
 
-from ensemblekd.distill.tree_crf import inside_log_partition, span_marginals, tree_crf_loss
+from ensemblekd.distill.parser.tree_crf import inside_log_partition, span_marginals, tree_crf_loss
 
-from ._oracles import binary_trees, tree_score
+from .._oracles import binary_trees, tree_score
 
 
 def _scores(b, n, seed=0):

@@ -21,7 +21,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .parser_config import ParserConfig
+from .config import ParserConfig
 
 __all__ = ["ParserConfig", "Vocab", "SpanParser", "ARCHITECTURE"]
 

@@ -16,7 +16,7 @@ from ensemblekd.distill.shards import ShardedOutputs  # noqa: E402
 
 
 def _tiny_models():
-    path = Path(__file__).resolve().parent.parent / "decoding" / "tiny_models.py"
+    path = Path(__file__).resolve().parents[2] / "decoding" / "tiny_models.py"
     spec = importlib.util.spec_from_file_location("_ekd_tiny_models", path)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod  # dataclasses look their module up

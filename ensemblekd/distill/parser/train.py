@@ -39,8 +39,8 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .parser_config import ParserConfig, TrainConfig
-from .parser_model import ARCHITECTURE, SpanParser, Vocab
+from .config import ParserConfig, TrainConfig
+from .model import ARCHITECTURE, SpanParser, Vocab
 from .tree_crf import tree_crf_loss
 
 __all__ = ["TrainConfig", "TrainResult", "train_loop", "atomic_write", "resolve_device",

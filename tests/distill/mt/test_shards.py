@@ -4,7 +4,7 @@ import json
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from ensemblekd.distill.shards import ShardConfigError, ShardedOutputs, decode_sharded
+from ensemblekd.distill.mt.shards import ShardConfigError, ShardedOutputs, decode_sharded
 
 
 class Crash(RuntimeError):

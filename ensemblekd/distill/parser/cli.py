@@ -13,7 +13,7 @@ __all__ = ["register_parser", "register_parse"]
 
 def register_parser(distill_sub) -> None:
     """``distill parser --trees T1 [T2 ...] -o DIR``."""
-    from .parser_config import ParserConfig, TrainConfig
+    from .config import ParserConfig, TrainConfig
 
     pc, tc = ParserConfig(), TrainConfig()
     p = distill_sub.add_parser(
@@ -72,8 +72,8 @@ def register_parse(sub) -> None:
 
 
 def _train(args) -> int:
-    from .parser import train_parser
-    from .parser_config import ParserConfig, TrainConfig
+    from .api import train_parser
+    from .config import ParserConfig, TrainConfig
 
     pconf = ParserConfig(word_dim=args.word_dim, hidden=args.hidden, layers=args.layers,
                          mlp=args.mlp, dropout=args.dropout, lowercase=not args.cased)
@@ -88,7 +88,7 @@ def _train(args) -> int:
 
 
 def _parse(args) -> int:
-    from .parser import load_parser, read_sentences
+    from .api import load_parser, read_sentences
 
     if args.threads is not None:
         import torch
@@ -104,7 +104,7 @@ def _parse(args) -> int:
     if args.output == "-":
         sys.stdout.write(text)
     else:
-        from .parser_train import atomic_write
+        from .train import atomic_write
 
         atomic_write(args.output, lambda fh: fh.write(text.encode("utf-8")))
     return 0

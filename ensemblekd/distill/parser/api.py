@@ -1,6 +1,6 @@
 """Parser distillation: train a neural span parser on (averaged) trees, save it, parse with it.
 
-The student (:mod:`.parser_model`) scores every span; a sentence's tree is the binary tree with
+The student (:mod:`.model`) scores every span; a sentence's tree is the binary tree with
 the largest total span score, found with the same CYK kernel that averages teacher trees
 (:func:`ensemblekd.trees.cyk.cyk_best_tree`, label ``X``).  This is the "distill" half of
 ensemble-then-distill for unsupervised parsing (Shayegh et al., ICLR 2024): the students there are
@@ -8,7 +8,7 @@ trained on the ensemble's trees of the training split; here any tree file will d
 
 * :func:`read_targets` -- one tree file (e.g. the ensemble's averaged trees) or K line-aligned
   files (union distillation: every sentence gets all K trees as targets, the loss is their mean).
-* :func:`train_parser` -- train/resume into a directory (see :mod:`.parser_train`), holding out
+* :func:`train_parser` -- train/resume into a directory (see :mod:`.train`), holding out
   ``dev_fraction`` of the sentences (or ``dev_trees``) to pick the epoch by agreement with the
   targets: never gold trees.
 * :func:`load_parser` / :meth:`Parser.parse` -- decode tokenized sentences to bracket strings.
@@ -20,8 +20,8 @@ import random
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from .parser_model import ARCHITECTURE, ParserConfig, Vocab
-from .parser_train import CheckpointError, TrainConfig, TrainResult, resolve_device, train_loop
+from .model import ARCHITECTURE, ParserConfig, Vocab
+from .train import CheckpointError, TrainConfig, TrainResult, resolve_device, train_loop
 
 __all__ = ["ParserConfig", "TrainConfig", "TrainResult", "Parser", "TreeFileError",
            "CheckpointError", "read_targets", "read_sentences", "train_parser", "load_parser",
@@ -236,7 +236,7 @@ def load_parser(model_dir, device: str = "cpu") -> Parser:
     import torch
     from safetensors.torch import load_file
 
-    from .parser_model import SpanParser
+    from .model import SpanParser
 
     model_dir = Path(model_dir)
     cfg_path = model_dir / "config.json"

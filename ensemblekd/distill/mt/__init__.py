@@ -1,0 +1,41 @@
+"""``ensemblekd.distill.mt``: distil an MT ensemble into one student.
+
+* :mod:`.pipeline` -- decode with the ensemble (sharded, across ranks), build the examples, train, save;
+* :mod:`.shards` -- sharded, resumable, atomic decoding outputs with their manifest;
+* :mod:`.data` -- training examples, token-bucketed batches across ranks, collation;
+* :mod:`.trainer` -- the student trainer on the Hugging Face engine (``Seq2SeqTrainer``): SeqKD and the
+  word-level losses;
+* :mod:`.word_kd`, :mod:`.losses` -- the word-level f-divergence KD terms (Wen et al., ACL 2023);
+* :mod:`.cli` -- ``ensemblekd distill mt``.
+
+Names resolve lazily (PEP 562): importing this package does not import torch or transformers.
+"""
+from __future__ import annotations
+
+import importlib
+
+_LAZY = {
+    "DistillMTConfig": ".pipeline", "DistillMTResult": ".pipeline", "distill_mt": ".pipeline",
+    "parse_direction": ".pipeline", "TEACHER_METHODS": ".pipeline", "SourceError": ".pipeline",
+    "model_digest": ".pipeline", "decode_all": ".pipeline",
+    "ShardedOutputs": ".shards", "ShardConfigError": ".shards", "decode_sharded": ".shards",
+    "sources_digest": ".shards",
+    "TrainExample": ".data", "TokenBucketSampler": ".data", "make_batches": ".data", "collate": ".data",
+    "TrainConfig": ".trainer", "TrainResult": ".trainer", "train_student": ".trainer",
+    "ArchitectureMismatchError": ".trainer", "LOSSES": ".trainer",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ensemblekd.distill.mt' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(__all__)
