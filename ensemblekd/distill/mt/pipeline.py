@@ -151,7 +151,7 @@ def _make_decoder(model, tokenizer, cfg: DistillMTConfig, src: str, tgt: str, wi
     candidates are each component's own beam-search 1-best: union keeps all K of them as targets (in
     component order, duplicates kept), self-distillation the direct component's.
     """
-    from ..decoding.api import translate
+    from ...decoding.api import translate
 
     pivots = cfg.pivots_for(src, tgt)
     common = {"beam_size": cfg.beam_size, "length_penalty": cfg.length_penalty, "truncate": cfg.truncate,

@@ -264,7 +264,7 @@ def _training_args(config: TrainConfig, ckpt_dir: Path, quiet: bool):
         dataloader_pin_memory=device.startswith("cuda"), use_cpu=device == "cpu",
         bf16=config.precision == "bf16", fp16=config.precision == "fp16",
         average_tokens_across_devices=True, ddp_timeout=6 * 3600, log_level="warning" if not quiet else "error",
-        ignore_data_skip=False, save_only_model=False,
+        ignore_data_skip=False, save_only_model=False, ddp_find_unused_parameters=False,
     )
     unknown = [k for k in config.trainer_args if k not in Seq2SeqTrainingArguments.__dataclass_fields__]
     if unknown:
@@ -345,6 +345,7 @@ def train_student(model, examples: Sequence[TrainExample], out_dir: str | os.Pat
                 tokenizer.save_pretrained(out_dir)
         for p in out_dir.glob("*.safetensors"):
             os.chmod(p, 0o644)
+        (out_dir / "training_args.bin").unlink(missing_ok=True)   # pickled engine arguments: not the student's
         if not config.keep_state:
             shutil.rmtree(ckpt_dir, ignore_errors=True)
     trainer.accelerator.wait_for_everyone()

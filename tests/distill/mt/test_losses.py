@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ensemblekd.distill import losses as L
+from ensemblekd.distill.mt import losses as L
 
 
 def _logp(rows):

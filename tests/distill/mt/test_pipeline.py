@@ -10,9 +10,20 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from ensemblekd.cli import main  # noqa: E402
-from ensemblekd.distill.mt import DistillMTConfig, distill_mt  # noqa: E402
-from ensemblekd.distill.seqkd import SeqKDConfig, collate, sequence_loss  # noqa: E402
-from ensemblekd.distill.shards import ShardedOutputs  # noqa: E402
+from ensemblekd.distill.mt import DistillMTConfig, TrainConfig, distill_mt  # noqa: E402
+from ensemblekd.distill.mt.data import collate  # noqa: E402
+from ensemblekd.distill.mt.shards import ShardedOutputs  # noqa: E402
+
+
+def SeqKDConfig(**kw):
+    return TrainConfig(**{"device": "cpu", **kw})
+
+
+def sequence_loss(model, batch):
+    """Token-mean cross-entropy on the distilled targets (HF's own labels loss)."""
+    return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                 decoder_input_ids=batch["decoder_input_ids"], decoder_attention_mask=batch["decoder_attention_mask"],
+                 labels=batch["labels"]).loss
 
 
 def _tiny_models():
@@ -51,7 +62,7 @@ def examples_of(out, model_dir):
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
     from ensemblekd.decoding.languages import get_adapter
-    from ensemblekd.distill.mt import _build_examples
+    from ensemblekd.distill.mt.pipeline import _build_examples
 
     tok = AutoTokenizer.from_pretrained(model_dir)
     adapter = get_adapter(AutoModelForSeq2SeqLM.from_pretrained(model_dir), tok)
@@ -141,7 +152,55 @@ def test_errors(tmp_path, model_dir, sources_file, capsys):
     # a different configuration in the same output directory is refused, not mixed
     assert cli(model_dir, sources_file, tmp_path / "m", "--method", "direct", "--max-steps", "1") == 0
     assert cli(model_dir, sources_file, tmp_path / "m", "--method", "average", "--max-steps", "1") == 2
-    assert "different configuration" in capsys.readouterr().err
+    assert "another configuration (differs in method)" in capsys.readouterr().err
+    assert not (tmp_path / "m" / "train_state").exists()     # a finished run keeps only the student
+
+
+def test_source_checks_come_before_any_decoding(tmp_path, model_dir, capsys):
+    long = tmp_path / "long.de"
+    long.write_text("ein Hund\n\n" + " ".join(["Hund"] * 400) + "\nzwei\n", encoding="utf-8")
+    assert cli(model_dir, long, tmp_path / "l") == 2
+    err = capsys.readouterr().err
+    assert f"{long}:3: " in err and "--truncate" in err and err.count("\n") == 1
+    assert not (tmp_path / "l" / "decode").exists()
+    bad = tmp_path / "bad.de"
+    bad.write_bytes(b"ein Hund\nzwei \xff Katzen\n")
+    assert cli(model_dir, bad, tmp_path / "b") == 2
+    err = capsys.readouterr().err
+    assert f"{bad}:2: not valid UTF-8" in err and err.count("\n") == 1
+    assert cli(model_dir, tmp_path, tmp_path / "d") == 2
+    assert "is a directory" in capsys.readouterr().err
+    assert cli(model_dir, bad, tmp_path / "no" / "such" / "out") == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_help_shows_every_default(capsys):
+    with pytest.raises(SystemExit):
+        main(["distill", "mt", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for flag, default in (("--max-tokens", "4096"), ("--beam", "5"), ("--grad-accum", "1"), ("--threads", "1"),
+                          ("--device", "auto"), ("--voting", "sum"), ("--report-to", "['none']")):
+        assert flag in text and f"(default: {default})" in text, flag
+
+
+def test_translate_options_reach_the_teacher(tmp_path, model_dir, sources_file):
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    from ensemblekd.decoding.api import translate
+
+    out = tmp_path / "opts"
+    assert cli(model_dir, sources_file, out, "--max-steps", "1", "--voting", "max", "--weights", "1", "2", "0.5",
+               "--keep-state") == 0
+    _, _, records, _ = examples_of(out, model_dir)
+    base = AutoModelForSeq2SeqLM.from_pretrained(model_dir).eval()
+    ref = translate(base, AutoTokenizer.from_pretrained(model_dir), SOURCES, src_lang="de", tgt_lang="fr",
+                    pivots=["en", "cs"], method="ebbs", beam_size=2, max_new_tokens=12, voting="max",
+                    weights=[1, 2, 0.5], progress=False)
+    plain = translate(base, AutoTokenizer.from_pretrained(model_dir), SOURCES, src_lang="de", tgt_lang="fr",
+                      pivots=["en", "cs"], method="ebbs", beam_size=2, max_new_tokens=12, progress=False)
+    assert [r["targets"] for r in records] == [[r.text] for r in ref]
+    assert [r.text for r in ref] != [r.text for r in plain]       # the options changed the teacher
+    assert (out / "train_state").is_dir()                          # --keep-state
 
 
 def test_killed_decoding_resumes_without_loss_or_duplicates(tmp_path, model_dir, monkeypatch):
@@ -177,13 +236,14 @@ def test_killed_decoding_resumes_without_loss_or_duplicates(tmp_path, model_dir,
 
 
 def test_read_sources_forms(tmp_path):
-    from ensemblekd.distill.mt_cli import read_sources
+    from ensemblekd.distill.mt.cli import read_sources
 
     for lang in ("de", "fr"):
         (tmp_path / f"train.{lang}").write_text(f"a {lang}\r\n\nb {lang}\n", encoding="utf-8")
-    both = read_sources([str(tmp_path / "train.{lang}")], ["de", "fr"])
+    both, names = read_sources([str(tmp_path / "train.{lang}")], ["de", "fr"])
     assert both == {"de": ["a de", "", "b de"], "fr": ["a fr", "", "b fr"]}
-    assert read_sources([f"fr={tmp_path / 'train.fr'}", str(tmp_path / "train.de")], ["de", "fr"]) == both
+    assert names == {"de": str(tmp_path / "train.de"), "fr": str(tmp_path / "train.fr")}
+    assert read_sources([f"fr={tmp_path / 'train.fr'}", str(tmp_path / "train.de")], ["de", "fr"])[0] == both
     with pytest.raises(FileNotFoundError, match="cs"):
         read_sources([f"cs={tmp_path / 'train.cs'}"], ["cs"])
     with pytest.raises(ValueError, match="two files"):
