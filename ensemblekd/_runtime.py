@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Iterator, Optional
 
-__all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_path", "resolve_device", "quiet_hf_progress",
+__all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_write_with", "atomic_path", "is_temporary", "resolve_device", "quiet_hf_progress",
            "dist_info", "DistInfo", "set_threads", "DeviceError"]
 
 
@@ -37,6 +37,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def atomic_write_with(path: str | os.PathLike, write) -> None:
+    """Call ``write(binary_file)`` on a temporary file beside ``path``, then fsync and rename it onto ``path``."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            write(f)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

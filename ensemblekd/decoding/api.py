@@ -249,13 +249,14 @@ def _allowed_tokens(model, adapter, restrict_vocab, device):
 def _resolve_device(model, device):
     import torch
 
+    from .._runtime import DeviceError, resolve_device
+
     if device is None:
         return next(model.parameters()).device
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise TranslateError(f"device={device!r} but no CUDA GPU is available (torch.cuda.is_available() is "
-                             "False); use device='cpu'")
-    return dev
+    try:
+        return torch.device(resolve_device(device if isinstance(device, str) else str(device)))
+    except DeviceError as exc:
+        raise TranslateError(str(exc).replace("--device", "device=")) from None
 
 
 def _combiner(method, comps, voting, mean):

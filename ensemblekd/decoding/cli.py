@@ -31,7 +31,7 @@ def register(sub) -> None:
     p.add_argument("--max-new-tokens", type=int, default=None, help="most generated tokens per line")
     p.add_argument("--length-penalty", type=float, default=1.0, help="length penalty alpha (default: 1.0)")
     p.add_argument("--batch-size", type=int, default=16, help="sentences per batch (default: 16)")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cpu)")
+    p.add_argument("--device", default=None, help="auto (cuda if available), cpu, cuda, cuda:1, ... (default: cpu)")
     p.add_argument("--weights", type=float, nargs="+", default=None, help="one weight per component")
     p.add_argument("--voting", default="sum", choices=("sum", "max", "count"), help="EBBS voting rule")
     p.add_argument("--mean", default="arithmetic", choices=("arithmetic", "geometric"), help="averaging mean")
@@ -79,25 +79,17 @@ def load(model_path: str, tokenizer_path=None, device=None, quiet: bool = False)
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"--model {model_path}: no config.json there (expected a Hugging Face model "
                                 "directory saved with save_pretrained)")
-    import torch
+    from .._runtime import quiet_hf_progress, resolve_device
 
-    if device is not None and torch.device(device).type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {device}: no CUDA GPU is available (torch.cuda.is_available() is False); "
-                         "use --device cpu")
+    if device is not None:
+        resolve_device(device)
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
-    from transformers.utils import logging as hf_logging
 
     config = AutoConfig.from_pretrained(path)
     auto = AutoModelForSeq2SeqLM if getattr(config, "is_encoder_decoder", False) else AutoModelForCausalLM
-    bars = hf_logging.is_progress_bar_enabled()
-    if quiet:
-        hf_logging.disable_progress_bar()
-    try:
+    with quiet_hf_progress(quiet):
         tokenizer = AutoTokenizer.from_pretrained(tokenizer_path or path)
         model = auto.from_pretrained(path).eval()
-    finally:
-        if quiet and bars:
-            hf_logging.enable_progress_bar()
     return model, tokenizer
 
 

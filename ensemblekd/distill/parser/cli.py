@@ -104,7 +104,7 @@ def _parse(args) -> int:
     if args.output == "-":
         sys.stdout.write(text)
     else:
-        from .train import atomic_write
+        from ..._runtime import atomic_write_text
 
-        atomic_write(args.output, lambda fh: fh.write(text.encode("utf-8")))
+        atomic_write_text(args.output, text)
     return 0

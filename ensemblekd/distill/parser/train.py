@@ -1,4 +1,10 @@
-"""Training loop of the parser student: resumable, atomic checkpoints, early stopping on dev.
+"""Training loop of the parser student on ``accelerate``: devices, processes, resumable, early stopping on dev.
+
+``accelerate`` owns the device and the processes (``--device cuda``, or several GPUs / CPU processes under
+``accelerate launch`` / ``torchrun``: each batch is split across the ranks, gradients are averaged by DDP and
+the loss is scaled so that the update equals the single-process one); the loop, the structured losses,
+checkpointing and early stopping are ours (the HF ``Trainer`` would bring nothing for a per-epoch dev
+selection on a non-HF model).  Only the main process writes files.
 
 One loop, two structured losses (``TrainConfig.loss``):
 
@@ -43,8 +49,7 @@ from .config import ParserConfig, TrainConfig
 from .model import ARCHITECTURE, SpanParser, Vocab
 from .tree_crf import tree_crf_loss
 
-__all__ = ["TrainConfig", "TrainResult", "train_loop", "atomic_write", "resolve_device",
-           "CheckpointError"]
+__all__ = ["TrainConfig", "TrainResult", "train_loop", "resolve_device", "CheckpointError"]
 
 class CheckpointError(ValueError):
     """A checkpoint directory that cannot be used (wrong architecture, other config, corrupt)."""
@@ -64,32 +69,16 @@ class TrainResult:
 
 
 def resolve_device(name: str) -> torch.device:
-    """'cpu', 'cuda[:N]' or 'auto' -> torch.device; a clear error when CUDA is asked for but absent."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ValueError(f"--device {name} was requested but no CUDA GPU is available "
-                             "(torch.cuda.is_available() is False); use --device cpu")
-        return torch.device(name)
-    if name != "cpu":
-        raise ValueError(f"unknown device {name!r}; expected cpu, cuda, cuda:N or auto")
-    return torch.device("cpu")
+    """``auto``, ``cpu``, ``cuda[:N]``, ``mps`` -> torch.device (the library's one rule, :mod:`ensemblekd._runtime`)."""
+    from ..._runtime import resolve_device as resolve
+
+    return torch.device(resolve(name))
 
 
 def atomic_write(path: Path, write: Callable) -> None:
-    """Call ``write(file_object)`` on a temporary file beside ``path``, fsync, then rename."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    from ..._runtime import atomic_write_with
+
+    atomic_write_with(path, write)
 
 
 def _write_json(path: Path, obj) -> None:
@@ -149,31 +138,38 @@ def train_loop(out_dir, vocab: Vocab, pconf: ParserConfig, tconf: TrainConfig,
     2 <= j - i (length-1 spans are in every tree); ``dev_eval(model) -> float`` (higher is better)
     or None; ``cyk(scores (n, n+1) float64) -> spans``; ``after_epoch(epoch)`` is a test hook.
     """
+    from accelerate import Accelerator
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(tconf.device)
+    requested = resolve_device(tconf.device)
     if tconf.threads is not None:
         torch.set_num_threads(tconf.threads)
+    acc = Accelerator(cpu=requested.type == "cpu")
+    device, rank, world, main = acc.device, acc.process_index, acc.num_processes, acc.is_main_process
     config = {"architecture": ARCHITECTURE, "parser": pconf.to_dict(), "train": asdict(tconf),
               "data": {"sentences": len(sentences), "sha256": data_fingerprint(sentences, targets)}}
     state_path = out_dir / "state.pt"
     torch.manual_seed(tconf.seed)  # the initial weights depend on the seed only
-    model = SpanParser(pconf, len(vocab.words), len(vocab.chars)).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=tconf.lr)
+    core = SpanParser(pconf, len(vocab.words), len(vocab.chars)).to(device)
+    opt = torch.optim.Adam(core.parameters(), lr=tconf.lr)
     start_epoch, best, best_epoch, history, bad = 1, None, 0, [], 0
     if not state_path.exists() and (out_dir / "config.json").exists():
         _check_not_foreign(out_dir)
     if state_path.exists():
         _check_resumable(out_dir, config)
         state = torch.load(state_path, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
+        core.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         start_epoch = state["epoch"] + 1
         best, best_epoch, history, bad = state["best"], state["best_epoch"], state["history"], state["bad"]
-        if not quiet:
+        if not quiet and main:
             print(f"resuming {out_dir} after epoch {state['epoch']}", file=sys.stderr)
-    _write_json(out_dir / "config.json", config)
-    _write_json(out_dir / "vocab.json", vocab.to_dict())
+    acc.wait_for_everyone()
+    if main:
+        _write_json(out_dir / "config.json", config)
+        _write_json(out_dir / "vocab.json", vocab.to_dict())
+    model, opt = acc.prepare(core, opt)
 
     lengths = [len(s) for s in sentences]
     for epoch in range(start_epoch, tconf.epochs + 1):
@@ -186,7 +182,10 @@ def train_loop(out_dir, vocab: Vocab, pconf: ParserConfig, tconf: TrainConfig,
         rng = random.Random(seed)
         model.train()
         total, count = 0.0, 0
-        for idx in _batches(list(range(len(sentences))), lengths, tconf.batch_size, rng):
+        for whole in _batches(list(range(len(sentences))), lengths, tconf.batch_size, rng):
+            # this rank's share of the batch; a rank left without one reruns the first sentence at weight 0
+            idx = whole[rank::world] or whole[:1]
+            share = 0.0 if not whole[rank::world] else 1.0
             batch = [sentences[i] for i in idx]
             words, chars, lens = vocab.encode(batch, pconf.max_word_chars, device,
                                               unk_alpha=tconf.unk_alpha, generator=gen)
@@ -197,29 +196,35 @@ def train_loop(out_dir, vocab: Vocab, pconf: ParserConfig, tconf: TrainConfig,
             else:
                 loss = _margin_loss(scores, lens, weights, cyk)
             opt.zero_grad()
-            loss.sum().div(len(idx)).backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), tconf.clip)
+            # DDP averages the ranks' gradients: sum / global batch size * world == the single-process mean
+            acc.backward(loss.sum().mul(share * world / len(whole)))
+            acc.clip_grad_norm_(model.parameters(), tconf.clip)
             opt.step()
-            total += float(loss.detach().sum())
-            count += len(idx)
+            total += float(loss.detach().sum()) * share
+            count += len(idx) if share else 0
+        if world > 1:   # the logged loss is the global mean, not rank 0's share
+            total, count = acc.reduce(torch.tensor([total, float(count)], device=device), "sum").tolist()
         model.eval()
-        dev = float(dev_eval(model)) if dev_eval is not None else None
+        dev = float(dev_eval(core)) if dev_eval is not None else None
         improved = dev is None or best is None or dev > best
         if improved:
             best, best_epoch, bad = dev, epoch, 0
-            weights_cpu = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-            atomic_write(out_dir / "model.safetensors",
-                         lambda fh: fh.write(_safetensors_bytes(weights_cpu)))
+            if main:
+                weights_cpu = {k: v.detach().cpu().contiguous() for k, v in core.state_dict().items()}
+                atomic_write(out_dir / "model.safetensors",
+                             lambda fh: fh.write(_safetensors_bytes(weights_cpu)))
         else:
             bad += 1
         history.append({"epoch": epoch, "loss": total / max(count, 1), "dev": dev,
                         "seconds": round(time.time() - t0, 2),
                         "cpu_seconds": round(time.process_time() - c0, 2)})
-        state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
-                 "best": best, "best_epoch": best_epoch, "history": history, "bad": bad}
-        atomic_write(state_path, lambda fh: torch.save(state, fh))
-        _write_json(out_dir / "history.json", history)
-        if not quiet:
+        if main:
+            state = {"model": core.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
+                     "best": best, "best_epoch": best_epoch, "history": history, "bad": bad}
+            atomic_write(state_path, lambda fh: torch.save(state, fh))
+            _write_json(out_dir / "history.json", history)
+        acc.wait_for_everyone()
+        if not quiet and main:
             dev_txt = "" if dev is None else f" dev {dev:.2f}{' *' if improved else ''}"
             print(f"epoch {epoch}/{tconf.epochs} loss {history[-1]['loss']:.4f}{dev_txt} "
                   f"({history[-1]['seconds']:.0f}s)", file=sys.stderr)

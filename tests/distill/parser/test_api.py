@@ -1,5 +1,6 @@
 """Parser student: overfitting a few trees, CYK decoding vs brute force, checkpoints, resume, errors."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -280,3 +281,34 @@ def test_mbr_decoding_is_the_brute_force_max_expected_spans():
         assert frozenset(map(tuple, spans.tolist())) | {(i, i + 1) for i in range(n)} == best
     with pytest.raises(ValueError, match="decode"):
         parser.predict_spans(sents, decode="beam")
+
+
+def test_two_processes_on_accelerate_equal_one(tmp_path):
+    """`torchrun --nproc_per_node 2 -m ensemblekd distill parser` (gloo, CPU): each batch split across the ranks,
+    the update equal to the single-process one (no dropout, no word dropout: nothing random per rank)."""
+    import socket
+
+    if not torch.distributed.is_available() or not torch.distributed.is_gloo_available():
+        pytest.skip("torch.distributed with gloo is not available")
+    f = _write(tmp_path / "t.txt", TREES * 3)
+    args = ["distill", "parser", "--trees", str(f), "--hidden", "8", "--word-dim", "8", "--mlp", "8",
+            "--layers", "1", "--dropout", "0", "--unk-alpha", "0", "--epochs", "2", "--batch-size", "4",
+            "--lr", "1e-2", "--dev-fraction", "0", "--threads", "1", "-q", "--device", "cpu"]
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE")}
+    one = subprocess.run([sys.executable, "-m", "ensemblekd", *args, "-o", str(tmp_path / "one")], env=env,
+                         capture_output=True, text=True)
+    assert one.returncode == 0, one.stderr
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master-addr",
+                          "127.0.0.1", "--master-port", str(port), "-m", "ensemblekd", *args, "-o",
+                          str(tmp_path / "two")], env={**env, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True)
+    assert two.returncode == 0, two.stderr[-3000:]
+    a, b = _weights(tmp_path / "one"), _weights(tmp_path / "two")
+    # `out.bias` adds the same amount to every binary tree of a sentence (all have n - 1 spans), so its exact
+    # gradient is 0 and Adam turns float noise into +-lr steps; every other weight follows the same path
+    diff = max((a[k] - b[k]).abs().max().item() for k in a if k != "out.bias")
+    assert diff < 2e-3, diff
+    h1, h2 = (json.loads((tmp_path / d / "history.json").read_text()) for d in ("one", "two"))
+    assert len(h2) == 2 and abs(h1[0]["loss"] - h2[0]["loss"]) < 1e-4      # the logged loss is the global one
