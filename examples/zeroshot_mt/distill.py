@@ -1,245 +1,261 @@
-"""Ensemble-then-distill on the Multi30k zero-shot testbed (Wen et al., AAAI 2025, Sec. 4.3).
+"""Ensemble-then-distill on the Multi30k zero-shot testbed (Wen et al., AAAI 2025, Sec. 4.3), with model E.
 
-For the zero-shot directions (default: de<->fr, de<->cs, fr<->cs) of the English-centric model:
+Reads the teacher outputs that ``teachers.py`` decoded once for all teachers (non-English side of the train
+split; no reference is read), trains one student per teacher with the library's trainer
+(:func:`ensemblekd.distill.mt.train_student`, the Hugging Face engine), every student initialised from the
+base model with the same budget (``--max-steps`` updates of ``--max-tokens`` tokens), all six zero-shot
+directions mixed, and evaluates every student with plain beam search (restricted target vocabulary) on
+whole evaluation sets.  Teachers (students of the same name):
 
-1. distil three students from the base model, all directions at once, on the NON-ENGLISH SIDE OF THE TRAIN SPLIT
-   (the source side only; no reference is read, and never a test set):
-   * ``self``  -- self-distillation: the model's own direct beam-search outputs;
-   * ``union`` -- union distillation: every component's output (direct, pivot via each other language) as
-     separate targets;
-   * ``ebbs``  -- the EBBS ensemble's outputs (components: direct + pivot through every other language);
-   each with the same training budget (the same number of updates when ``--max-steps`` is given, else the same
-   number of epochs; union then sees K times more pairs per epoch);
-2. report sacrebleu BLEU (13a, default settings) on test_2016_flickr and test_2018_flickr for: base model direct,
-   EBBS, self-distilled, union-distilled and EBBS-distilled, the students decoded with plain beam search.
+* ``ebbs3``    EBBS over direct + pivot en + pivot third (the benchmark's setting);
+* ``ebbs2``    EBBS over direct + pivot en;
+* ``pivot_en`` the pivot path via English alone (the best single path on this testbed);
+* ``self``     the base model's own direct outputs;
+* ``union``    every component's output (direct, pivot en, pivot third) as a separate target;
+* ``<teacher>-kl``  word-level KD (``loss="kl"``) against the averaged components (direct + the teacher's
+  pivots), on that teacher's outputs.
 
-Every stage is resumable (re-run the same command): decoding is sharded (ensemblekd.distill.shards), training
-checkpoints (ensemblekd.distill.seqkd), evaluation outputs are written atomically per system/set/direction and
-reused.  The full experiment (29,000 train sentences x 6 directions decoded with EBBS, then three fine-tunings)
-needs a GPU or many CPU hours; ``--train-lines`` / ``--test-lines`` run it on the first N lines.
+Base systems on the test sets (``direct``, ``pivot_en``, ``ebbs3``) come from ``benchmark.py``'s results
+(same model and decoding settings, all lines) when ``--benchmark`` is given; the others are decoded here.
+Everything is resumable: training checkpoints, evaluation outputs written atomically per system/set/direction.
 
     python examples/zeroshot_mt/distill.py --model models/m30k-zeroshot --data ../shared/data/multi30k \\
-        --out runs/distill --train-lines 2000 --max-steps 300 --test-lines 200
-
-The stages can run in parallel processes on one ``--out``: e.g. ``--students ebbs --no-eval`` in one and
-``--students self union --no-eval`` in another, then ``--test-sets test_2016_flickr`` and
-``--test-sets test_2018_flickr`` (each evaluates the finished students without training them again), then one
-run with neither flag writes the table.  ``--reuse-outputs runs/benchmark/outputs`` takes the base model's
-direct and EBBS test outputs from ``benchmark.py``'s cache when they were decoded with the same model and
-settings (beam, length penalty, vocabulary restriction) on the same lines.
+        --teachers runs/teachers --out runs/distill --lines 10000 --max-steps 800 \\
+        --eval-sets test_2016_flickr test_2018_flickr --benchmark examples/zeroshot_mt/results/benchmark.json
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from benchmark import output_settings, read_cached  # noqa: E402
 from evaluate import LanguageId  # noqa: E402
 
 ZERO_SHOT = ["de-fr", "fr-de", "de-cs", "cs-de", "fr-cs", "cs-fr"]
-LANGS = ["en", "de", "fr", "cs"]
-TEST_SETS = ["test_2016_flickr", "test_2018_flickr"]
-STUDENTS = {"self": "direct", "union": "union", "ebbs": "ebbs"}   # name -> teacher method
-SYSTEMS = ["base-direct", "ebbs", "self-distilled", "union-distilled", "ebbs-distilled"]
+SUPERVISED = ["en-de", "de-en", "en-fr", "fr-en", "en-cs", "cs-en"]
+TEACHERS = ("ebbs3", "ebbs2", "pivot_en", "self", "union")
+BASE = {"direct": ("direct", []), "pivot_en": ("pivot", ["en"]), "ebbs3": ("ebbs", ["en", "third"]),
+        "ebbs2": ("ebbs", ["en"])}
 
 
-def read_lines(path: Path, limit: int | None) -> list[str]:
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist (see --data)")
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--model", type=Path, required=True, help="base model (teacher, and every student's init)")
+    ap.add_argument("--data", type=Path, required=True, help="Multi30k folder (val.*, test_*.*)")
+    ap.add_argument("--teachers", type=Path, required=True, help="teachers.py's output folder")
+    ap.add_argument("--out", type=Path, required=True, help="working directory (re-run to resume)")
+    ap.add_argument("--lines", type=int, default=10000, help="first N train lines per source language")
+    ap.add_argument("--students", nargs="*", default=[*TEACHERS, "ebbs2-kl"],
+                    help=f"students: {', '.join(TEACHERS)} or TEACHER-kl")
+    ap.add_argument("--base", nargs="*", default=list(BASE), choices=list(BASE), help="base systems to evaluate")
+    ap.add_argument("--eval-sets", nargs="+", default=["val"])
+    ap.add_argument("--eval-lines", type=int, default=None, help="first N lines of each evaluation set")
+    ap.add_argument("--supervised", action="store_true", help="also the students' supervised (en<->x) BLEU")
+    ap.add_argument("--benchmark", type=Path, default=None, help="benchmark.py's results JSON (test sets, all lines)")
+    ap.add_argument("--max-steps", type=int, default=800, help="updates per student (the same budget for all)")
+    ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--warmup-steps", type=int, default=50)
+    ap.add_argument("--max-tokens", type=int, default=4096)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--beam", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--quiet", action="store_true")
+    return ap.parse_args(argv)
+
+
+def read_lines(path: Path, limit=None) -> list[str]:
     lines = path.read_text(encoding="utf-8").split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     return lines[:limit] if limit else lines
 
 
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+def teacher_records(root: Path, src: str, n: int) -> list[dict]:
+    """The first n records of ``teachers.py``'s shards for source language ``src`` (all must be decoded)."""
+    manifest = json.loads((root / src / "manifest.json").read_text(encoding="utf-8"))
+    size = manifest["shard_size"]
+    out: list[dict] = []
+    for i in range(-(-n // size)):
+        path = root / src / f"shard-{i:05d}.jsonl"
+        if not path.is_file():
+            raise SystemExit(f"error: {path} is not decoded yet: run teachers.py with --lines >= {n}")
+        out += [json.loads(line) for line in read_lines(path)]
+    return out[:n]
 
 
-def parse_args(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", type=Path, required=True, help="base model directory")
-    ap.add_argument("--data", type=Path, required=True, help="Multi30k folder with train.{de,fr,cs}, test_*.*")
-    ap.add_argument("--out", type=Path, required=True, help="working directory (re-run to resume)")
-    ap.add_argument("--directions", nargs="+", default=ZERO_SHOT)
-    ap.add_argument("--students", nargs="*", default=list(STUDENTS), choices=list(STUDENTS),
-                    help="students to distil (none: evaluate the base model only)")
-    ap.add_argument("--train-lines", type=int, default=None, help="first N train lines per source language")
-    ap.add_argument("--test-lines", type=int, default=None, help="first N lines of each test set")
-    ap.add_argument("--test-sets", nargs="+", default=TEST_SETS, choices=TEST_SETS)
-    ap.add_argument("--no-eval", action="store_true", help="distil only (evaluate in a later run)")
-    ap.add_argument("--restrict-vocab", action="store_true",
-                    help="teachers, and every system at evaluation, decode with the target language's vocabulary "
-                    "(the model's ensemblekd_target_vocab.json)")
-    ap.add_argument("--reuse-outputs", type=Path, default=None,
-                    help="benchmark.py's outputs folder: reuse its direct/ebbs test outputs of the same model "
-                    "and settings for base-direct and ebbs")
-    ap.add_argument("--reuse-chunk-lines", type=int, default=500, help="benchmark.py's --chunk-lines")
-    ap.add_argument("--beam", type=int, default=5)
-    ap.add_argument("--length-penalty", type=float, default=1.0)
-    ap.add_argument("--max-new-tokens", type=int, default=64, help="teacher decoding of the train lines")
-    ap.add_argument("--eval-max-new-tokens", type=int, default=None,
-                    help="evaluation decoding (default: translate()'s, as benchmark.py)")
-    ap.add_argument("--batch-size", type=int, default=None, help="decoding batch size")
-    ap.add_argument("--shard-size", type=int, default=200)
-    ap.add_argument("--epochs", type=int, default=1)
-    ap.add_argument("--max-steps", type=int, default=None, help="updates per student (same budget for all)")
-    ap.add_argument("--lr", type=float, default=1e-4)
-    ap.add_argument("--max-tokens", type=int, default=4096)
-    ap.add_argument("--warmup-steps", type=int, default=0)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    ap.add_argument("--quiet", action="store_true")
-    return ap.parse_args(argv)
+def student_records(name: str, s: str, t: str, recs: list[dict]) -> tuple[list[dict], list[str]]:
+    """(records {"targets", "pivots"}, pivot languages of the white-box teacher) for student ``name``."""
+    teacher, kl = (name[:-3], True) if name.endswith("-kl") else (name, False)
+    if teacher not in TEACHERS:
+        raise SystemExit(f"error: unknown student {name!r}; expected one of {TEACHERS} or TEACHER-kl")
+    third = next(x for x in ("de", "fr", "cs") if x not in (s, t))
+    pivots = [] if not kl else (["en", third] if teacher in ("ebbs3", "union") else ["en"])
+    out = []
+    for r in recs:
+        tr = r[t]
+        targets = {"ebbs3": [tr["ebbs3"]], "ebbs2": [tr["ebbs2"]], "pivot_en": [tr["pivot_en"]],
+                   "self": [r["legs"][t]], "union": [r["legs"][t], tr["pivot_en"], tr["pivot_third"]]}[teacher]
+        out.append({"targets": targets, "pivots": {p: r["legs"][p] for p in pivots}})
+    return out, pivots
 
 
-def main(argv=None) -> dict:
+def train(args, name: str, tokenizer, adapter):
+    from transformers import AutoModelForSeq2SeqLM
+
+    from ensemblekd._runtime import quiet_hf_progress
+    from ensemblekd.distill.mt import TrainConfig, build_examples, train_student
+
+    student_dir = args.out / name / "student"
+    if (student_dir / "ensemblekd_student.json").is_file():
+        return student_dir
+    sources = {s: read_lines(args.data / f"train.{s}", args.lines) for s in ("de", "fr", "cs")}
+    records = {s: teacher_records(args.teachers, s, args.lines) for s in sources}
+    examples, skipped = [], 0
+    for d in ZERO_SHOT:
+        s, t = d.split("-")
+        recs, pivots = student_records(name, s, t, records[s])
+        exs, n = build_examples(adapter, tokenizer, s, t, sources[s], recs, pivots, bool(pivots))
+        examples += exs
+        skipped += n
+    loss = "kl" if name.endswith("-kl") else "seqkd"
+    cfg = TrainConfig(max_steps=args.max_steps, lr=args.lr, warmup_steps=args.warmup_steps,
+                      max_tokens=args.max_tokens, seed=args.seed, loss=loss, save_every=100, logging_steps=25,
+                      device="cpu")
+    with quiet_hf_progress(True):
+        student = AutoModelForSeq2SeqLM.from_pretrained(args.model)
+        teacher = AutoModelForSeq2SeqLM.from_pretrained(args.model).eval() if loss != "seqkd" else None
+    t0 = time.perf_counter()
+    res = train_student(student, examples, student_dir, cfg, pad_id=adapter.pad_token_id,
+                        eos_id=adapter.eos_token_id, tokenizer=tokenizer, teacher=teacher, quiet=args.quiet,
+                        checkpoint_dir=args.out / name / "train_state")
+    seconds = time.perf_counter() - t0
+    vocab = args.model / "ensemblekd_target_vocab.json"
+    (student_dir / vocab.name).write_bytes(vocab.read_bytes())
+    tokens = sum(len(e.target) for e in examples)
+    info = {"pairs": len(examples), "skipped_empty": skipped, "steps": res.steps, "losses": res.losses,
+            "train_seconds_this_run": round(seconds, 1), "target_tokens": tokens,
+            "seconds_per_step": round(seconds / max(1, res.steps - res.resumed_from), 3),
+            "config": {k: str(v) for k, v in vars(args).items()}}
+    (student_dir / "ensemblekd_student.json").write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+    return student_dir
+
+
+def decode(args, model, tok, system: str, test: str, d: str, method: str, pivots: list[str]) -> dict:
+    """Outputs of one system on one set and direction (cached in OUT/eval) with their decoding time."""
+    from ensemblekd._runtime import atomic_write_text
+    from ensemblekd.decoding.api import translate
+
+    s, t = d.split("-")
+    out = args.out / "eval" / f"{system}.{test}.{d}.txt"
+    meta = out.with_suffix(".json")
+    srcs = read_lines(args.data / f"{test}.{s}", args.eval_lines)
+    if out.is_file() and meta.is_file():
+        return {"hyps": read_lines(out), **json.loads(meta.read_text())}
+    third = next((x for x in ("de", "fr", "cs") if x not in (s, t)), None)
+    piv = [third if p == "third" else p for p in pivots]
+    t0 = time.perf_counter()
+    hyps = [r.text.replace("\n", " ") for r in translate(
+        model(), tok(), srcs, src_lang=s, tgt_lang=t, pivots=piv, method=method, beam_size=args.beam,
+        restrict_vocab=True, progress=not args.quiet)]
+    seconds = time.perf_counter() - t0
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, "".join(h + "\n" for h in hyps))
+    atomic_write_text(meta, json.dumps({"seconds": seconds}) + "\n")
+    return {"hyps": hyps, "seconds": seconds}
+
+
+def main(argv=None):
     args = parse_args(argv)
+    import functools
+
     import sacrebleu
-    import torch
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-    from ensemblekd.decoding.api import translate
-    from ensemblekd.distill.mt import DistillMTConfig, distill_mt, parse_direction
-    from ensemblekd.distill.seqkd import SeqKDConfig
+    from ensemblekd._runtime import atomic_write_text, quiet_hf_progress, set_threads
+    from ensemblekd.decoding.languages import get_adapter
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if args.quiet:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-    directions = [parse_direction(d) for d in args.directions]
-    src_langs = sorted({s for s, _ in directions})
-    if "en" in src_langs:
-        raise SystemExit("distill.py distils zero-shot directions from the non-English side; drop en-* directions")
+    set_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
-    timings: dict[str, float] = {}
+    with quiet_hf_progress(True):
+        tokenizer = AutoTokenizer.from_pretrained(args.model)
+        adapter = get_adapter(AutoModelForSeq2SeqLM.from_pretrained(args.model), tokenizer)
+    students = {name: train(args, name, tokenizer, adapter) for name in args.students}
 
-    # 1. students: the train split's source side only
-    sources = {lang: read_lines(args.data / f"train.{lang}", args.train_lines) for lang in src_langs}
-    options = {"restrict_vocab": True} if args.restrict_vocab else {}
-    train = SeqKDConfig(epochs=args.epochs, max_steps=args.max_steps, lr=args.lr, max_tokens=args.max_tokens,
-                        warmup_steps=args.warmup_steps, seed=args.seed, device=args.device, save_every=100)
-    student_dirs = {}
-    for name in args.students:
-        cfg = DistillMTConfig(directions=directions, pivots=LANGS, method=STUDENTS[name], beam_size=args.beam,
-                              max_new_tokens=args.max_new_tokens, length_penalty=args.length_penalty,
-                              batch_size=args.batch_size, shard_size=args.shard_size, train=train,
-                              translate_options=options)
-        t0 = time.perf_counter()
-        res = distill_mt(args.model, sources, args.out / f"student-{name}", cfg, quiet=args.quiet)
-        timings[f"distill {name} (s, this run)"] = round(time.perf_counter() - t0, 1)
-        student_dirs[f"{name}-distilled"] = res.student_dir
-        print(f"[{name}] {res.num_pairs} pairs, {res.steps} steps, loss {res.first_losses[:1]} -> "
-              f"{res.last_losses[-1:]}", file=sys.stderr)
-
-    if args.no_eval:
-        return {}
-
-    # 2. evaluation: base direct, EBBS, each student direct (plain beam search)
-    systems = {"base-direct": (args.model, "direct"), "ebbs": (args.model, "ebbs")}
-    systems.update({k: (v, "direct") for k, v in student_dirs.items()})
+    bench = {}
+    if args.benchmark is not None and args.eval_lines is None:
+        for row in json.loads(args.benchmark.read_text()):
+            name = {"ebbs": "ebbs3"}.get(row["method"], row["method"])
+            bench[(name, row["split"], f"{row['src']}-{row['tgt']}")] = row
     langid = LanguageId()
-    check_eval_settings(args)
     results: dict = {}
-    for system, (path, method) in systems.items():
-        model = tokenizer = None
-        for test in args.test_sets:
-            for s, t in directions:
-                out_file = args.out / "eval" / f"{system}.{test}.{s}-{t}.txt"
-                refs = read_lines(args.data / f"{test}.{t}", args.test_lines)
-                srcs = read_lines(args.data / f"{test}.{s}", args.test_lines)
-                if out_file.is_file():
-                    hyps = read_lines(out_file, None)
-                elif (hyps := reused(args, system, test, s, t, srcs)) is not None:
-                    write_atomic(out_file, "\n".join(hyps) + "\n")
-                else:
-                    if model is None:
-                        model = AutoModelForSeq2SeqLM.from_pretrained(path).eval()
-                        tokenizer = AutoTokenizer.from_pretrained(path)
-                    pivots = [p for p in LANGS if p not in (s, t)] if method != "direct" else []
-                    t0 = time.perf_counter()
-                    kw = {"batch_size": args.batch_size} if args.batch_size else {}
-                    hyps = [r.text.replace("\n", " ") for r in translate(
-                        model, tokenizer, srcs, src_lang=s, tgt_lang=t, pivots=pivots, method=method,
-                        beam_size=args.beam, length_penalty=args.length_penalty, restrict_vocab=args.restrict_vocab,
-                        max_new_tokens=args.eval_max_new_tokens, device=args.device, progress=not args.quiet,
-                        **kw)]
-                    timings[f"eval {system} {test} {s}-{t} (s)"] = round(time.perf_counter() - t0, 1)
-                    write_atomic(out_file, "\n".join(hyps) + "\n")
-                if len(hyps) != len(refs):
-                    raise RuntimeError(f"{out_file}: {len(hyps)} lines for {len(refs)} references; delete it")
-                cell = {"bleu": round(sacrebleu.corpus_bleu(hyps, [refs]).score, 2),
-                        "chrf": round(sacrebleu.corpus_chrf(hyps, [refs]).score, 2),
-                        "off_target": round(100 * langid.off_target_rate(hyps, t), 1)}
-                results.setdefault(system, {}).setdefault(test, {})[f"{s}-{t}"] = cell
 
-    table = render(results, [f"{s}-{t}" for s, t in directions], args)
-    suffix = "" if args.test_sets == TEST_SETS else "." + ".".join(args.test_sets)
-    write_atomic(args.out / f"results{suffix}.md", table)
-    write_atomic(args.out / f"results{suffix}.json", json.dumps(
-        {"results": results, "timings": timings, "args": {k: str(v) for k, v in vars(args).items()}},
-        indent=2) + "\n")
+    def score(system, test, d, hyps, seconds, source):
+        refs = read_lines(args.data / f"{test}.{d.split('-')[1]}", args.eval_lines)
+        if len(hyps) != len(refs):
+            raise SystemExit(f"error: {system} {test} {d}: {len(hyps)} outputs for {len(refs)} references")
+        results.setdefault(system, {}).setdefault(test, {})[d] = {
+            "bleu": sacrebleu.corpus_bleu(hyps, [refs]).score, "chrf": sacrebleu.corpus_chrf(hyps, [refs]).score,
+            "off_target": 100 * langid.off_target_rate(hyps, d.split("-")[1]), "seconds": seconds,
+            "lines": len(refs), "source": source}
+
+    def _load(path):
+        with quiet_hf_progress(True):
+            return AutoModelForSeq2SeqLM.from_pretrained(path).eval()
+
+    load = functools.lru_cache(maxsize=1)(_load)
+    tok = functools.lru_cache(maxsize=1)(lambda path: AutoTokenizer.from_pretrained(path))
+    systems = [(f"base-{b}", args.model, *BASE[b]) for b in args.base]
+    systems += [(f"student-{n}", p, "direct", []) for n, p in students.items()]
+    for system, path, method, pivots in systems:
+        dirs = ZERO_SHOT + (SUPERVISED if args.supervised and system.startswith("student") else [])
+        for test in args.eval_sets:
+            for d in dirs:
+                row = bench.get((system[5:], test, d)) if system.startswith("base-") else None
+                if row is not None:
+                    refs = read_lines(args.data / f"{test}.{d.split('-')[1]}")
+                    results.setdefault(system, {}).setdefault(test, {})[d] = {
+                        **{k: row[k] for k in ("bleu", "chrf", "off_target", "seconds")}, "lines": len(refs),
+                        "source": "benchmark"}
+                    continue
+                got = decode(args, lambda: load(path), lambda: tok(path), system, test, d, method, pivots)
+                score(system, test, d, got["hyps"], got["seconds"], "this run")
+    atomic_write_text(args.out / "results.json", json.dumps(results, indent=1) + "\n")
+    table = render(results, args)
+    atomic_write_text(args.out / "results.md", table)
     print(table)
-    return results
 
 
-def check_eval_settings(args) -> None:
-    """The cached evaluation outputs (OUT/eval) must come from the same decoding settings and test lines."""
-    wanted = {"beam": args.beam, "length_penalty": args.length_penalty, "restrict_vocab": args.restrict_vocab,
-              "max_new_tokens": args.eval_max_new_tokens, "test_lines": args.test_lines}
-    path = args.out / "eval" / "settings.json"
-    if path.is_file():
-        stored = json.loads(path.read_text(encoding="utf-8"))
-        if stored != wanted:
-            raise SystemExit(f"error: {path.parent} holds outputs decoded with {stored}, this run asks for {wanted}; "
-                             "use another --out or delete that folder")
-    else:
-        write_atomic(path, json.dumps(wanted) + "\n")
-
-
-def reused(args, system: str, test: str, src: str, tgt: str, srcs: list[str]) -> list[str] | None:
-    """The base model's output from benchmark.py's cache, if decoded with the same model and settings."""
-    # benchmark.py decodes with translate()'s default max_new_tokens
-    if args.reuse_outputs is None or system not in ("base-direct", "ebbs") or args.eval_max_new_tokens is not None:
-        return None
-    method = "direct" if system == "base-direct" else "ebbs"
-    wanted = output_settings(args.model, args.beam, args.length_penalty, args.restrict_vocab)
-    cached = read_cached(args.reuse_outputs, test, f"{src}-{tgt}.{method}", srcs, args.reuse_chunk_lines, wanted)
-    return None if cached is None else cached[0]
-
-
-def render(results: dict, dirs: list[str], args) -> str:
-    restrict = "restricted target vocabulary" if args.restrict_vocab else "full vocabulary"
-    lines = [f"Multi30k zero-shot directions. Students trained on the first {args.train_lines or 'all'} train "
-             f"lines per source language ({args.max_steps or args.epochs} {'steps' if args.max_steps else 'epochs'},"
-             f" lr {args.lr}); test sets: first {args.test_lines or 'all'} lines; beam {args.beam}, length penalty "
-             f"{args.length_penalty}, {restrict}. BLEU and chrF: sacrebleu defaults; off-target: share of outputs "
-             "py3langid puts in another language.", ""]
-    for test in args.test_sets:
-        lines += [f"### {test}", "", "| system | " + " | ".join(dirs) + " | avg BLEU | avg chrF | off-target |",
-                  "|---" * (len(dirs) + 4) + "|"]
-        for system in SYSTEMS:
-            if system not in results or test not in results[system]:
+def render(results: dict, args) -> str:
+    lines = [f"Students: first {args.lines} train lines per source language (x 6 zero-shot directions), "
+             f"{args.max_steps} updates of <= {args.max_tokens} tokens, lr {args.lr}; every system decoded with beam "
+             f"{args.beam} and the restricted target vocabulary; eval: {args.eval_lines or 'all'} lines.", ""]
+    for test in args.eval_sets:
+        lines += [f"### {test}", "", "| system | " + " | ".join(ZERO_SHOT) + " | BLEU | chrF | off-target | "
+                  "s/sentence | supervised BLEU |", "|---" * (len(ZERO_SHOT) + 6) + "|"]
+        for system, by_set in results.items():
+            cells = by_set.get(test, {})
+            if not all(d in cells for d in ZERO_SHOT):
                 continue
-            cells = [results[system][test][d] for d in dirs]
-            mean = {k: sum(c[k] for c in cells) / len(cells) for k in ("bleu", "chrf", "off_target")}
-            lines.append(f"| {system} | " + " | ".join(f"{c['bleu']:.2f}" for c in cells)
-                         + f" | **{mean['bleu']:.2f}** | {mean['chrf']:.2f} | {mean['off_target']:.1f}% |")
+            zs = [cells[d] for d in ZERO_SHOT]
+            mean = {k: sum(c[k] for c in zs) / len(zs) for k in ("bleu", "chrf", "off_target")}
+            n = sum(c.get("lines") or 0 for c in zs)
+            per = f"{sum(c['seconds'] for c in zs) / n:.3f}" if n else "-"
+            sup = [cells[d]["bleu"] for d in SUPERVISED if d in cells]
+            lines.append(f"| {system} | " + " | ".join(f"{c['bleu']:.1f}" for c in zs)
+                         + f" | **{mean['bleu']:.2f}** | {mean['chrf']:.2f} | {mean['off_target']:.1f}% | {per} | "
+                         + (f"{sum(sup) / len(sup):.2f}" if len(sup) == len(SUPERVISED) else "-") + " |")
         lines.append("")
     return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        print("interrupted; finished work is kept (rerun to continue)", file=sys.stderr)
+        sys.exit(130)

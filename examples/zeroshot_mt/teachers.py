@@ -86,11 +86,11 @@ def main(argv=None):
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
     from ensemblekd._runtime import dist_info, quiet_hf_progress, set_threads
-    from ensemblekd.distill.mt import _model_digest
+    from ensemblekd.distill.mt import model_digest
 
     set_threads(args.threads)
     rank, world, _ = dist_info()
-    digest = _model_digest(args.model)
+    digest = model_digest(args.model)
     with quiet_hf_progress(True):
         tok = AutoTokenizer.from_pretrained(args.model)
         model = AutoModelForSeq2SeqLM.from_pretrained(args.model).eval()

@@ -1,4 +1,4 @@
-"""examples/zeroshot_mt/distill.py end to end on the shipped model and a few embedded lines (no ../shared)."""
+"""examples/zeroshot_mt/teachers.py + distill.py end to end on the shipped model and a few lines (no ../shared)."""
 from __future__ import annotations
 
 import importlib
@@ -18,9 +18,19 @@ EXAMPLE = REPO / "examples" / "zeroshot_mt"
 MODEL = REPO / "models" / "m30k-zeroshot"
 
 LINES = {
+    "en": ["A man rides a bike.", "Two dogs play in the snow.", "A woman sings on a stage."],
     "de": ["Ein Mann fährt Fahrrad.", "Zwei Hunde spielen im Schnee.", "Eine Frau singt auf einer Bühne."],
     "fr": ["Un homme fait du vélo.", "Deux chiens jouent dans la neige.", "Une femme chante sur une scène."],
+    "cs": ["Muž jede na kole.", "Dva psi si hrají ve sněhu.", "Žena zpívá na pódiu."],
 }
+
+
+def _load(name):
+    # by path: the name "distill" is also the tests.distill package
+    spec = importlib.util.spec_from_file_location(f"zeroshot_mt_{name}", EXAMPLE / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 @pytest.fixture(scope="module")
@@ -28,10 +38,7 @@ def mods():
     sys.path.insert(0, str(EXAMPLE))
     try:
         mods = {name: importlib.import_module(name) for name in ("benchmark", "evaluate")}
-        # by path: the name "distill" is also the tests.distill package
-        spec = importlib.util.spec_from_file_location("zeroshot_mt_distill", EXAMPLE / "distill.py")
-        mods["distill"] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mods["distill"])
+        mods["distill"], mods["teachers"] = _load("distill"), _load("teachers")
         yield mods
     finally:
         sys.path.remove(str(EXAMPLE))
@@ -39,7 +46,7 @@ def mods():
 
 @pytest.fixture(scope="module")
 def data(write_corpus):
-    return write_corpus(LINES, ("train", "test_2016_flickr", "test_2018_flickr"))
+    return write_corpus(LINES, ("train", "test_2016_flickr"))
 
 
 def test_selection_key_needs_a_translating_model(mods):
@@ -50,40 +57,46 @@ def test_selection_key_needs_a_translating_model(mods):
     assert key(working) > key(off_target) > key(collapsed)
 
 
-def test_distill_example_trains_evaluates_and_reuses_benchmark_outputs(mods, data, tmp_path):
-    distill, benchmark = mods["distill"], mods["benchmark"]
-    planted = tmp_path / "bench"
-    planted.mkdir()
-    good = benchmark.output_settings(MODEL, 2, 1.0, True)
-    sha = benchmark.lines_digest(LINES["de"][:2])
-    # a matching benchmark record (chunks of 2 lines here) is reused verbatim; one decoded with other settings,
-    # or from other source lines, is not
-    for start, stop, hyps in ((0, 2, ["planted one", "planted two"]), (2, 3, ["planted three"])):
-        (planted / f"test_2016_flickr.de-fr.ebbs.{start}-{stop}.json").write_text(json.dumps(
-            {"n": stop - start, "src_sha": benchmark.lines_digest(LINES["de"][start:stop]), "settings": good,
-             "seconds": 1.0, "hyps": hyps}))
-    (planted / "test_2018_flickr.de-fr.ebbs.0-2.json").write_text(json.dumps(
-        {"n": 2, "src_sha": sha, "settings": {**good, "beam": 5}, "seconds": 1.0, "hyps": ["stale"] * 2}))
-    (planted / "test_2018_flickr.de-fr.direct.0-2.json").write_text(json.dumps(
-        {"n": 2, "src_sha": "0" * 40, "settings": good, "seconds": 1.0, "hyps": ["stale"] * 2}))
+def test_teachers_then_students_end_to_end(mods, data, tmp_path):
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    from ensemblekd.decoding.api import translate
+
+    teachers, distill = mods["teachers"], mods["distill"]
+    tdir = tmp_path / "teachers"
+    teachers.main(["--model", str(MODEL), "--data", str(data), "--out", str(tdir), "--lines", "2", "--shard-size", "2",
+                   "--beam", "2", "--max-new-tokens", "12", "--quiet"])
+    rec = [json.loads(x) for x in (tdir / "de" / "shard-00000.jsonl").read_text().splitlines()]
+    assert len(rec) == 2 and set(rec[0]) == {"legs", "fr", "cs"} and not (tdir / "de" / "shard-00001.jsonl").exists()
+    # the shared legs are exactly what translate() gives: EBBS over given pivots == EBBS decoding its own legs
+    model, tok = AutoModelForSeq2SeqLM.from_pretrained(MODEL).eval(), AutoTokenizer.from_pretrained(MODEL)
+    kw = dict(beam_size=2, max_new_tokens=12, restrict_vocab=True, progress=False)
+    ebbs = translate(model, tok, LINES["de"][:2], src_lang="de", tgt_lang="fr", pivots=["en", "cs"], method="ebbs", **kw)
+    assert [r["fr"]["ebbs3"] for r in rec] == [r.text for r in ebbs]
+    assert [r["legs"]["fr"] for r in rec] == [r.text for r in translate(
+        model, tok, LINES["de"][:2], src_lang="de", tgt_lang="fr", method="direct", **kw)]
+
+    bench = tmp_path / "benchmark.json"
+    bench.write_text(json.dumps([{"split": "test_2016_flickr", "src": s, "tgt": t, "method": "direct", "bleu": 12.5,
+                                  "chrf": 30.0, "off_target": 0.0, "seconds": 1.0}
+                                 for s, t in (d.split("-") for d in distill.ZERO_SHOT)]))
     out = tmp_path / "run"
-    common = ["--model", str(MODEL), "--data", str(data), "--out", str(out), "--directions", "de-fr",
-              "--train-lines", "3", "--max-steps", "1", "--beam", "2", "--max-new-tokens", "12",
-              "--restrict-vocab", "--reuse-outputs", str(planted), "--reuse-chunk-lines", "2", "--threads", "1", "--quiet"]
-    assert distill.main(common + ["--students", "self", "--no-eval"]) == {}
-    assert (out / "student-self" / "student" / "config.json").is_file()
-    assert not (out / "eval").exists()
-    results = distill.main(common + ["--students", "self"])  # the finished student is reused, then evaluated
-    assert set(results) == {"base-direct", "ebbs", "self-distilled"}
-    cell = results["self-distilled"]["test_2018_flickr"]["de-fr"]
-    assert set(cell) == {"bleu", "chrf", "off_target"} and 0 <= cell["off_target"] <= 100
-    assert (out / "eval" / "ebbs.test_2016_flickr.de-fr.txt").read_text().startswith("planted one\n")
-    assert (out / "eval" / "ebbs.test_2016_flickr.de-fr.txt").read_text().endswith("planted three\n")
-    assert "stale" not in (out / "eval" / "ebbs.test_2018_flickr.de-fr.txt").read_text()
-    assert "stale" not in (out / "eval" / "base-direct.test_2018_flickr.de-fr.txt").read_text()
+    common = ["--model", str(MODEL), "--data", str(data), "--teachers", str(tdir), "--out", str(out),
+              "--lines", "2", "--max-steps", "1", "--beam", "2", "--eval-sets", "test_2016_flickr",
+              "--benchmark", str(bench), "--base", "direct", "ebbs2", "--quiet"]
+    distill.main(common + ["--students", "self", "ebbs3-kl", "union"])
+    results = json.loads((out / "results.json").read_text())
+    assert set(results) == {"base-direct", "base-ebbs2", "student-self", "student-ebbs3-kl", "student-union"}
+    assert results["base-direct"]["test_2016_flickr"]["de-fr"]["bleu"] == 12.5          # from the benchmark
+    assert results["base-ebbs2"]["test_2016_flickr"]["de-fr"]["source"] == "this run"
+    info = json.loads((out / "union" / "student" / "ensemblekd_student.json").read_text())
+    assert info["pairs"] == 3 * 2 * 6 and info["steps"] == 1            # 3 targets x 2 lines x 6 directions
+    assert (out / "self" / "student" / "ensemblekd_target_vocab.json").is_file()
     table = (out / "results.md").read_text()
-    assert "| self-distilled |" in table and "restricted target vocabulary" in table
-    with pytest.raises(SystemExit, match="other settings|decoded with"):  # cached outputs of other settings
-        distill.main(common + ["--students", "self", "--test-lines", "2"])
-    # the student decodes under the same vocabulary restriction (its folder carries the vocabulary)
-    assert (out / "student-self" / "student" / "ensemblekd_target_vocab.json").is_file()
+    assert "| student-ebbs3-kl |" in table and "| base-direct |" in table
+    weights = out / "self" / "student" / "model.safetensors"
+    mtime = weights.stat().st_mtime_ns
+    distill.main(common + ["--students", "self"])                        # finished work is reused
+    assert weights.stat().st_mtime_ns == mtime
+    with pytest.raises(SystemExit, match="not decoded yet"):
+        distill.main([*common[:-1], "--quiet", "--lines", "3", "--out", str(tmp_path / "more"), "--students", "self"])

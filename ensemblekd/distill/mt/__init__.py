@@ -17,7 +17,8 @@ import importlib
 _LAZY = {
     "DistillMTConfig": ".pipeline", "DistillMTResult": ".pipeline", "distill_mt": ".pipeline",
     "parse_direction": ".pipeline", "TEACHER_METHODS": ".pipeline", "SourceError": ".pipeline",
-    "model_digest": ".pipeline", "decode_all": ".pipeline",
+    "model_digest": ".pipeline", "decode_all": ".pipeline", "build_examples": ".pipeline",
+    "check_sources": ".pipeline",
     "ShardedOutputs": ".shards", "ShardConfigError": ".shards", "decode_sharded": ".shards",
     "sources_digest": ".shards",
     "TrainExample": ".data", "TokenBucketSampler": ".data", "make_batches": ".data", "collate": ".data",

@@ -49,7 +49,7 @@ from .shards import ShardedOutputs
 from .trainer import ArchitectureMismatchError, TrainConfig, train_student
 
 __all__ = ["DistillMTConfig", "DistillMTResult", "distill_mt", "parse_direction", "TEACHER_METHODS",
-           "SourceError", "model_digest"]
+           "SourceError", "model_digest", "build_examples", "check_sources", "decode_all"]
 
 TEACHER_METHODS = ("ebbs", "average", "vote", "mbr", "pivot", "direct", "self", "union")
 DONE = "ensemblekd_distill.json"
@@ -225,8 +225,11 @@ def check_sources(adapter, sources: Mapping[str, Sequence[str]], directions, *, 
                                       "(shorten or drop the line, or pass --truncate)")
 
 
-def _build_examples(adapter, tokenizer, src, tgt, sources, records, pivots, with_teacher, truncate=False):
+def build_examples(adapter, tokenizer, src, tgt, sources, records, pivots, with_teacher, truncate=False):
     """TrainExamples for one direction; empty source lines are skipped (returned count).
+
+    ``records[i]``: ``{"targets": [text, ...]}`` (one example per target) and, with ``with_teacher``,
+    ``{"pivots": {lang: text}}`` for the ``pivots`` whose texts feed the white-box teacher's components.
 
     Sources were checked against the encoder's length by :func:`check_sources` (or are cut with
     ``truncate``); a target whose re-tokenisation no longer fits the decoder's positions is cut, with a
@@ -384,7 +387,7 @@ def distill_mt(model_path: str | os.PathLike, sources: Mapping[str, Sequence[str
     examples, skipped = [], 0
     for (s, t), records in zip(config.directions, all_records):
         teacher_pivots = list(records[0].get("pivots", {})) if records else []
-        exs, n_skip = _build_examples(adapter, tokenizer, s, t, list(sources[s]), records, teacher_pivots,
+        exs, n_skip = build_examples(adapter, tokenizer, s, t, list(sources[s]), records, teacher_pivots,
                                       with_teacher, truncate=config.truncate)
         examples.extend(exs)
         skipped += n_skip

@@ -62,13 +62,13 @@ def examples_of(out, model_dir):
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
     from ensemblekd.decoding.languages import get_adapter
-    from ensemblekd.distill.mt.pipeline import _build_examples
+    from ensemblekd.distill.mt.pipeline import build_examples
 
     tok = AutoTokenizer.from_pretrained(model_dir)
     adapter = get_adapter(AutoModelForSeq2SeqLM.from_pretrained(model_dir), tok)
     records = [json.loads(line) for p in sorted((out / "decode" / "de-fr").glob("shard-*.jsonl"))
                for line in p.read_text().splitlines()]
-    exs, skipped = _build_examples(adapter, tok, "de", "fr", SOURCES, records, [], False)
+    exs, skipped = build_examples(adapter, tok, "de", "fr", SOURCES, records, [], False)
     return exs, skipped, records, adapter
 
 
