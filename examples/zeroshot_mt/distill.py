@@ -55,7 +55,12 @@ def parse_args(argv=None):
     ap.add_argument("--base", nargs="*", default=list(BASE), choices=list(BASE), help="base systems to evaluate")
     ap.add_argument("--eval-sets", nargs="+", default=["val"])
     ap.add_argument("--eval-lines", type=int, default=None, help="first N lines of each evaluation set")
-    ap.add_argument("--supervised", action="store_true", help="also the students' supervised (en<->x) BLEU")
+    ap.add_argument("--supervised", nargs="*", default=[], metavar="SET",
+                    help="evaluation sets on which the students and the base model are also scored in the "
+                         "supervised directions (en<->x): does distillation make them forget?")
+    ap.add_argument("--timing-lines", type=int, default=200,
+                    help="time every system (CPU seconds, one thread) on the first N lines of the first evaluation "
+                         "set in this run; 0: use each row's own decoding time")
     ap.add_argument("--benchmark", type=Path, default=None, help="benchmark.py's results JSON (test sets, all lines)")
     ap.add_argument("--max-steps", type=int, default=800, help="updates per student (the same budget for all)")
     ap.add_argument("--lr", type=float, default=1e-4)
@@ -145,28 +150,31 @@ def train(args, name: str, tokenizer, adapter):
     return student_dir
 
 
-def decode(args, model, tok, system: str, test: str, d: str, method: str, pivots: list[str]) -> dict:
-    """Outputs of one system on one set and direction (cached in OUT/eval) with their decoding time."""
+def decode(args, model, tok, system: str, test: str, d: str, method: str, pivots: list[str], lines=None,
+           folder="eval") -> dict:
+    """Outputs of one system on the first ``lines`` (None: all) of one set and direction, cached in
+    OUT/<folder>, with their decoding time (wall and CPU seconds)."""
     from ensemblekd._runtime import atomic_write_text
     from ensemblekd.decoding.api import translate
 
     s, t = d.split("-")
-    out = args.out / "eval" / f"{system}.{test}.{d}.txt"
+    out = args.out / folder / f"{system}.{test}.{d}.txt"
     meta = out.with_suffix(".json")
-    srcs = read_lines(args.data / f"{test}.{s}", args.eval_lines)
+    srcs = read_lines(args.data / f"{test}.{s}", lines)
     if out.is_file() and meta.is_file():
         return {"hyps": read_lines(out), **json.loads(meta.read_text())}
     third = next((x for x in ("de", "fr", "cs") if x not in (s, t)), None)
     piv = [third if p == "third" else p for p in pivots]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     hyps = [r.text.replace("\n", " ") for r in translate(
         model(), tok(), srcs, src_lang=s, tgt_lang=t, pivots=piv, method=method, beam_size=args.beam,
         restrict_vocab=True, progress=not args.quiet)]
-    seconds = time.perf_counter() - t0
+    # CPU time of this (one-thread) process: the decoding cost even when other jobs share the box
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, "".join(h + "\n" for h in hyps))
-    atomic_write_text(meta, json.dumps({"seconds": seconds}) + "\n")
-    return {"hyps": hyps, "seconds": seconds}
+    atomic_write_text(meta, json.dumps({"seconds": seconds, "cpu_seconds": cpu}) + "\n")
+    return {"hyps": hyps, "seconds": seconds, "cpu_seconds": cpu}
 
 
 def main(argv=None):
@@ -212,9 +220,9 @@ def main(argv=None):
     systems = [(f"base-{b}", args.model, *BASE[b]) for b in args.base]
     systems += [(f"student-{n}", p, "direct", []) for n, p in students.items()]
     for system, path, method, pivots in systems:
-        dirs = ZERO_SHOT + (SUPERVISED if args.supervised and system.startswith("student") else [])
+        with_sup = system.startswith("student") or system == "base-direct"
         for test in args.eval_sets:
-            for d in dirs:
+            for d in ZERO_SHOT + (SUPERVISED if with_sup and test in args.supervised else []):
                 row = bench.get((system[5:], test, d)) if system.startswith("base-") else None
                 if row is not None:
                     refs = read_lines(args.data / f"{test}.{d.split('-')[1]}")
@@ -222,8 +230,16 @@ def main(argv=None):
                         **{k: row[k] for k in ("bleu", "chrf", "off_target", "seconds")}, "lines": len(refs),
                         "source": "benchmark"}
                     continue
-                got = decode(args, lambda: load(path), lambda: tok(path), system, test, d, method, pivots)
-                score(system, test, d, got["hyps"], got["seconds"], "this run")
+                got = decode(args, lambda: load(path), lambda: tok(path), system, test, d, method, pivots,
+                             args.eval_lines)
+                score(system, test, d, got["hyps"], got.get("cpu_seconds", got["seconds"]), "this run")
+    if args.timing_lines:  # every system timed on the same lines, in this run (the benchmark's rows included)
+        test = args.eval_sets[0]
+        for system, path, method, pivots in systems:
+            cpu = [decode(args, lambda: load(path), lambda: tok(path), system, test, d, method, pivots,
+                          args.timing_lines, "timing")["cpu_seconds"] for d in ZERO_SHOT]
+            results[system]["timing"] = {"set": test, "lines": args.timing_lines * len(ZERO_SHOT),
+                                         "cpu_seconds_per_sentence": sum(cpu) / (args.timing_lines * len(ZERO_SHOT))}
     atomic_write_text(args.out / "results.json", json.dumps(results, indent=1) + "\n")
     table = render(results, args)
     atomic_write_text(args.out / "results.md", table)
@@ -233,7 +249,12 @@ def main(argv=None):
 def render(results: dict, args) -> str:
     lines = [f"Students: first {args.lines} train lines per source language (x 6 zero-shot directions), "
              f"{args.max_steps} updates of <= {args.max_tokens} tokens, lr {args.lr}; every system decoded with beam "
-             f"{args.beam} and the restricted target vocabulary; eval: {args.eval_lines or 'all'} lines.", ""]
+             f"{args.beam} and the restricted target vocabulary; eval: {args.eval_lines or 'all'} lines.",
+             "s/sentence: " + (f"CPU seconds per sentence and direction (one thread), every system timed in this "
+                               f"run on the first {args.timing_lines} lines of {args.eval_sets[0]} in the six "
+                               "directions (legs included)" if args.timing_lines else
+                               "each row's own decoding time (wall; benchmark rows from the benchmark's run)")
+             + "; supervised BLEU: mean of en<->{de,fr,cs}.", ""]
     for test in args.eval_sets:
         lines += [f"### {test}", "", "| system | " + " | ".join(ZERO_SHOT) + " | BLEU | chrF | off-target | "
                   "s/sentence | supervised BLEU |", "|---" * (len(ZERO_SHOT) + 6) + "|"]
@@ -244,7 +265,10 @@ def render(results: dict, args) -> str:
             zs = [cells[d] for d in ZERO_SHOT]
             mean = {k: sum(c[k] for c in zs) / len(zs) for k in ("bleu", "chrf", "off_target")}
             n = sum(c.get("lines") or 0 for c in zs)
-            per = f"{sum(c['seconds'] for c in zs) / n:.3f}" if n else "-"
+            if "timing" in by_set:
+                per = f"{by_set['timing']['cpu_seconds_per_sentence']:.3f}"
+            else:
+                per = f"{sum(c['seconds'] for c in zs) / n:.3f}" if n else "-"
             sup = [cells[d]["bleu"] for d in SUPERVISED if d in cells]
             lines.append(f"| {system} | " + " | ".join(f"{c['bleu']:.1f}" for c in zs)
                          + f" | **{mean['bleu']:.2f}** | {mean['chrf']:.2f} | {mean['off_target']:.1f}% | {per} | "
