@@ -202,14 +202,14 @@ def main(argv=None):
     langid = LanguageId()
     results: dict = {}
 
-    def score(system, test, d, hyps, seconds, source):
+    def score(system, test, d, hyps, seconds, source, cpu_seconds=None):
         refs = read_lines(args.data / f"{test}.{d.split('-')[1]}", args.eval_lines)
         if len(hyps) != len(refs):
             raise SystemExit(f"error: {system} {test} {d}: {len(hyps)} outputs for {len(refs)} references")
         results.setdefault(system, {}).setdefault(test, {})[d] = {
             "bleu": sacrebleu.corpus_bleu(hyps, [refs]).score, "chrf": sacrebleu.corpus_chrf(hyps, [refs]).score,
             "off_target": 100 * langid.off_target_rate(hyps, d.split("-")[1]), "seconds": seconds,
-            "lines": len(refs), "source": source}
+            "cpu_seconds": cpu_seconds, "lines": len(refs), "source": source}
 
     def _load(path):
         with quiet_hf_progress(True):
@@ -232,7 +232,7 @@ def main(argv=None):
                     continue
                 got = decode(args, lambda: load(path), lambda: tok(path), system, test, d, method, pivots,
                              args.eval_lines)
-                score(system, test, d, got["hyps"], got.get("cpu_seconds", got["seconds"]), "this run")
+                score(system, test, d, got["hyps"], got["seconds"], "this run", got.get("cpu_seconds"))
     if args.timing_lines:  # every system timed on the same lines, in this run (the benchmark's rows included)
         test = args.eval_sets[0]
         for system, path, method, pivots in systems:
