@@ -22,7 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ._jit import Kernel
+from .._jit import Kernel
 
 __all__ = ["cyk_best_tree", "cyk_best_trees", "cyk_packed"]
 

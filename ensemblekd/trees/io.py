@@ -13,7 +13,7 @@ word).  The whole-sentence span is kept; whether the root sat on a unary chain i
 :attr:`Treebank.root_unary` because the original evaluation (see :mod:`.f1`) depends on it.
 
 Parsing is one pass over the bytes of the whole file in a numba kernel (:func:`_parse_kernel`,
-O(bytes)) with a plain-Python twin (the same function, not compiled; see :mod:`._jit`).
+O(bytes)) with a plain-Python twin (the same function, not compiled; see :mod:`ensemblekd._jit`).
 Writing trees back to brackets is :mod:`.write`.
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Iterable, Sequence, Union
 
 import numpy as np
 
-from ._jit import Kernel
+from .._jit import Kernel
 
 __all__ = ["TreeFormatError", "Treebank", "read_trees", "parse_trees", "as_treebank", "same_trees", "check_line_counts"]
 

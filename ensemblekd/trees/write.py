@@ -1,7 +1,7 @@
 """Trees (spans over words) -> PTB bracket strings, e.g. ``(X (X (X the) (X dog)) (X barks))``.
 
 One pass that fills the output bytes of all trees (:func:`_render_kernel`, O(output size)),
-numba-compiled with a plain-Python twin (see :mod:`._jit`).
+numba-compiled with a plain-Python twin (see :mod:`ensemblekd._jit`).
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ._jit import Kernel
+from .._jit import Kernel
 
 __all__ = ["format_trees", "pack_words"]
 

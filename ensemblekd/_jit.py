@@ -1,4 +1,4 @@
-"""The one place in ``ensemblekd.trees`` that picks numba or plain Python for a kernel.
+"""The one place in ensemblekd that picks numba or plain Python for a kernel (trees, deps).
 
 Every kernel is written once as a plain Python function on numpy arrays (its *twin*); ``Kernel``
 compiles it with ``numba.njit(cache=True)`` on first use.  The kernels call no other kernel, so the
@@ -8,7 +8,7 @@ is first called, so ``import ensemblekd`` stays cheap.
 """
 from __future__ import annotations
 
-from .._accel import purepython_requested
+from ._accel import purepython_requested
 
 __all__ = ["Kernel", "numba_enabled"]
 
