@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 __all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_write_with", "atomic_path", "is_temporary", "resolve_device", "quiet_hf_progress",
-           "dist_info", "DistInfo", "set_threads", "DeviceError"]
+           "dist_info", "DistInfo", "set_threads", "DeviceError", "check_output_file", "check_input_file"]
 
 
 class DeviceError(ValueError):
@@ -56,6 +56,29 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def check_output_file(path: str | os.PathLike, flag: str = "-o") -> Path:
+    """Check, before any expensive work, that ``path`` can be written as a file; ValueError naming ``flag``."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{flag} {path}: is a directory; expected a file name")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise ValueError(f"{flag} {path}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ValueError(f"{flag} {path}: not writable")
+    return path
+
+
+def check_input_file(path: str | os.PathLike, flag: str) -> Path:
+    """``path`` is an existing regular file; ValueError naming ``flag`` otherwise."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{flag} {path}: is a directory; expected a file")
+    if not path.is_file():
+        raise ValueError(f"{flag} {path}: no such file")
+    return path
 
 
 def is_temporary(name: str) -> bool:

@@ -13,6 +13,7 @@ import sys
 # modules that define ``register(subparsers)``; their order is the order in ``--help``
 COMMAND_MODULES = (
     "ensemblekd.trees.cli",
+    "ensemblekd.deps.cli",
     "ensemblekd.decoding.cli",
     "ensemblekd.distill.cli",
     "ensemblekd.demo",

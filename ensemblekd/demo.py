@@ -6,6 +6,7 @@ import importlib
 # each entry: module with a ``run_demo(quiet: bool) -> None``; run in this order
 DEMOS = (
     "ensemblekd.trees.demo",
+    "ensemblekd.deps.demo",
     "ensemblekd.decoding.demo",   # zero-shot de→fr with the model shipped in models/m30k-zeroshot
 )
 
