@@ -4,7 +4,9 @@
   No punctuation handling (the data has none).
 * ``corpus_f1``: ``2 sum |P & G| / (sum |P| + sum |G|)``, P and G the per-word subtree spans of
   each sentence (:mod:`.spans`), intersected as sets per sentence; |P| = |G| = n, so this is the
-  fraction of gold spans recovered, trivial spans (leaves, the whole sentence) included.
+  fraction of gold spans recovered, trivial spans (leaves, the whole sentence) included.  In a
+  non-projective tree two words can have the same yield span; the original then counts it once in
+  the intersection and twice in the sizes (so such a tree scores F1 < 1 against itself); we keep that.
 """
 from __future__ import annotations
 
