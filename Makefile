@@ -23,6 +23,7 @@ demo: install
 
 bench: install
 	$(PY) benchmarks/trees.py
+	$(PY) benchmarks/deps.py
 	$(PY) benchmarks/mbr.py
 
 clean:

@@ -1,7 +1,8 @@
 """ensemblekd: ensemble-then-distill for sequences and trees.
 
 * Trees: average the trees of several unsupervised constituency parsers with a CYK dynamic
-  program (Shayegh et al., ICLR 2024) and score them with span F1.
+  program (Shayegh et al., ICLR 2024) and score them with span F1; average dependency trees with
+  Eisner's DP or span agreement and pick members by error diversity (Shayegh et al., AAAI 2025).
 * Sequences: combine the direct and pivot translations of one multilingual model with EBBS
   (bi-level beam search, Wen et al., AAAI 2025) or with the baselines (averaging, voting, MBR).
 * Distill: train one student on the ensemble's outputs.
@@ -27,6 +28,13 @@ _LAZY = {
     "Treebank": "ensemblekd.trees",
     "TreeFormatError": "ensemblekd.trees",
     "F1Result": "ensemblekd.trees",
+    # dependency trees
+    "average_deps": "ensemblekd.deps",
+    "evaluate_deps": "ensemblekd.deps",
+    "eisner_best_tree": "ensemblekd.deps",
+    "read_deps": "ensemblekd.deps",
+    "DepBank": "ensemblekd.deps",
+    "DepFormatError": "ensemblekd.deps",
     # decoding
     "translate": "ensemblekd.decoding",
     "Translation": "ensemblekd.decoding",

@@ -7,7 +7,8 @@ span DP take scores as input, so they decode tree averages and a graph-based par
 from .average import AGGREGATIONS, average_deps
 from .eisner import arc_votes, eisner_best_tree, eisner_packed
 from .evaluate import DepScore, evaluate_deps
-from .io import DepBank, DepFormatError, as_depbank, check_aligned, format_deps, parse_deps, read_deps
+from .io import (DepBank, DepFormatError, as_depbank, check_aligned, format_conllu, format_deps, parse_deps, read_deps,
+                 read_tokens)
 
 __all__ = [
     "average_deps",
@@ -24,4 +25,6 @@ __all__ = [
     "as_depbank",
     "check_aligned",
     "format_deps",
+    "format_conllu",
+    "read_tokens",
 ]

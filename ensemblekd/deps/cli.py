@@ -27,6 +27,11 @@ def register(sub) -> None:
                    help="weight each teacher by its dev UAS (the original's USE_DEV_WEIGHTS): one dev file per "
                         "teacher, in the same order; needs --dev-gold")
     p.add_argument("--dev-gold", type=Path, help="gold dev trees for --dev-weights")
+    p.add_argument("--format", choices=("attachment", "conllu"), default="attachment",
+                   help="attachment: 'i h1 ... hn' lines (the input format); conllu: CoNLL-U for training a student")
+    p.add_argument("--words", type=Path, help="--format conllu: the sentences' words, one line per sentence")
+    p.add_argument("--tags", type=Path, help="--format conllu: POS tags per line, sentence index first (as "
+                                             "ED4UDP's te_pos_tags.txt)")
     p.add_argument("-o", "--output", type=Path, help="output file (default: stdout)")
     p.set_defaults(func=_average)
 
@@ -60,8 +65,10 @@ def _average(args: argparse.Namespace) -> int:
     from .._runtime import atomic_write_text, check_output_file
     from .average import average_deps, check_weights
     from .evaluate import evaluate_deps
-    from .io import format_deps, read_deps
+    from .io import format_conllu, format_deps, read_deps, read_tokens
 
+    if (args.words or args.tags) and args.format != "conllu":
+        raise ValueError("--words and --tags go with --format conllu")
     if args.output is not None:
         check_output_file(args.output, "-o")
     if args.weights is not None and args.dev_weights is not None:
@@ -79,7 +86,11 @@ def _average(args: argparse.Namespace) -> int:
     if args.dev_weights is not None:
         gold = read_deps(args.dev_gold)
         weights = [evaluate_deps(gold, read_deps(p)).uas for p in args.dev_weights]
-    text = format_deps(average_deps(teachers, args.agg, weights=weights, beta=args.beta))
+    if args.format == "conllu":  # check the word/tag files before the averaging
+        words = None if args.words is None else read_tokens(args.words, teachers[0], what="words")
+        tags = None if args.tags is None else read_tokens(args.tags, teachers[0], indexed=True, what="tags")
+    bank = average_deps(teachers, args.agg, weights=weights, beta=args.beta)
+    text = format_deps(bank) if args.format == "attachment" else format_conllu(bank, words, tags)
     if args.output is None:
         sys.stdout.write(text)
     else:

@@ -21,7 +21,8 @@ import numpy as np
 
 from .._jit import Kernel
 
-__all__ = ["DepFormatError", "DepBank", "read_deps", "parse_deps", "as_depbank", "format_deps", "check_aligned"]
+__all__ = ["DepFormatError", "DepBank", "read_deps", "parse_deps", "as_depbank", "format_deps", "check_aligned",
+           "read_tokens", "format_conllu"]
 
 _EXPECTED = "expected 'i h1 ... hn' (sentence index, then the head of each word; 0 = ROOT)"
 
@@ -124,6 +125,69 @@ def _tree_check_kernel(heads, offsets):
 tree_check_kernel = Kernel(_tree_check_kernel)
 
 
+def _parse_kernel(data):
+    """One pass over the bytes of a file: ``(values, fields_per_line, ok)``.
+
+    Fields are optionally signed decimal integers separated by spaces, tabs or ``\\r``; lines end at
+    ``\\n`` (a final newline adds no line).  ``ok`` is False at the first other byte or a number of more
+    than 18 digits; the caller then re-parses in Python for a message naming the line.
+    """
+    size = data.shape[0]
+    values = np.empty(size // 2 + 1, np.int64)
+    counts = np.zeros(size + 1, np.int64)
+    n_values = 0
+    line = 0
+    i = 0
+    while i < size:
+        c = data[i]
+        if c == 10:  # newline
+            line += 1
+            i += 1
+        elif c == 32 or c == 9 or c == 13:
+            i += 1
+        elif (48 <= c <= 57) or c == 45:
+            sign = 1
+            if c == 45:
+                sign = -1
+                i += 1
+            start = i
+            v = 0
+            while i < size and 48 <= data[i] <= 57:
+                v = v * 10 + (data[i] - 48)
+                i += 1
+            if i == start or i - start > 18:
+                return values[:0], counts[:0], False
+            if i < size and not (data[i] == 10 or data[i] == 32 or data[i] == 9 or data[i] == 13):
+                return values[:0], counts[:0], False
+            values[n_values] = sign * v
+            n_values += 1
+            counts[line] += 1
+        else:
+            return values[:0], counts[:0], False
+    n_lines = line + (1 if size > 0 and data[size - 1] != 10 else 0)
+    return values[:n_values], counts[:n_lines], True
+
+
+parse_kernel = Kernel(_parse_kernel)
+
+
+def _fast_parse(data: bytes, source: str, check_index: bool):
+    """The kernel path of :func:`read_deps`; None when anything needs the Python path's message."""
+    values, counts, ok = parse_kernel(np.frombuffer(data, dtype=np.uint8))
+    if not ok or counts.size == 0 or (counts < 2).any():
+        return None
+    starts = np.zeros(counts.size, np.int64)
+    np.cumsum(counts[:-1], out=starts[1:])
+    if check_index and not np.array_equal(values[starts], np.arange(counts.size)):
+        return None
+    keep = np.ones(values.size, np.bool_)
+    keep[starts] = False
+    n_words = counts - 1
+    bank = DepBank(source, n_words, _offsets(n_words), np.ascontiguousarray(values[keep]))
+    _check_trees(bank, first_line=1)
+    return bank
+
+
 def _check_trees(bank: DepBank, first_line: int) -> None:
     code, b, j = tree_check_kernel(bank.heads, bank.offsets)
     if code == _OK:
@@ -192,6 +256,9 @@ def read_deps(path: Union[str, os.PathLike], check_index: bool = True) -> DepBan
         data = path.read_bytes()
     except FileNotFoundError:
         raise DepFormatError(f"{path}: no such file") from None
+    bank = _fast_parse(data, str(path), check_index)
+    if bank is not None:
+        return bank
     try:
         text = data.decode("ascii")
     except UnicodeDecodeError as exc:
@@ -239,3 +306,45 @@ def format_deps(bank: DepBank) -> str:
     """
     lists = bank.to_lists()
     return "".join(f"{i} {' '.join(map(str, h))}\n" for i, h in enumerate(lists))
+
+
+def read_tokens(path: Union[str, os.PathLike], bank: DepBank, indexed: bool = False, what: str = "words") -> list[list[str]]:
+    """Whitespace-separated tokens per line (words, or POS tags), checked against ``bank``'s sentence lengths.
+
+    ``indexed``: the first field is the sentence index (as in ED4UDP's ``te_pos_tags.txt``) and is dropped.
+    """
+    path = Path(path)
+    if path.is_dir() or not path.is_file():
+        raise DepFormatError(f"{path}: {'is a directory' if path.is_dir() else 'no such file'}; expected a {what} file")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise DepFormatError(f"{path}: not UTF-8 ({exc.reason}); expected a {what} file") from None
+    if len(lines) != len(bank):
+        raise DepFormatError(f"{path} has {len(lines)} lines but {bank.source} has {len(bank)} sentences; expected line-aligned files")
+    out = []
+    for b, line in enumerate(lines):
+        tokens = line.split()[1:] if indexed else line.split()
+        if len(tokens) != int(bank.n_words[b]):
+            raise DepFormatError(f"{path}:{b + 1}: {len(tokens)} {what} but {bank.source}:{b + 1} has {int(bank.n_words[b])}")
+        out.append(tokens)
+    return out
+
+
+def format_conllu(bank: DepBank, words: Sequence[Sequence[str]] | None = None,
+                  tags: Sequence[Sequence[str]] | None = None) -> str:
+    """CoNLL-U (10 columns, a blank line after each sentence) for training a dependency student.
+
+    FORM is the word (``_`` when ``words`` is None), XPOS the tag (``_`` when ``tags`` is None), HEAD the
+    head, DEPREL ``root`` for the ROOT child and ``dep`` otherwise (unsupervised trees are unlabelled).
+    """
+    parts = []
+    for b in range(len(bank)):
+        heads = bank.sentence(b).tolist()
+        parts.append(f"# sent_id = {b}\n")
+        for j, h in enumerate(heads):
+            form = words[b][j] if words is not None else "_"
+            xpos = tags[b][j] if tags is not None else "_"
+            parts.append(f"{j + 1}\t{form}\t_\t_\t{xpos}\t_\t{h}\t{'root' if h == 0 else 'dep'}\t_\t_\n")
+        parts.append("\n")
+    return "".join(parts)

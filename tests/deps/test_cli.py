@@ -58,3 +58,23 @@ def test_user_errors_are_one_line(tmp_path):
         assert message in res.stderr and "Traceback" not in res.stderr, res.stderr
         assert len(res.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "no").exists()
+
+
+def test_conllu_output_for_a_student(tmp_path, capsys):
+    root = sample_dir()
+    te = [str(p) for p in sample_teachers(root)]
+    tags = tmp_path / "tags.txt"
+    bank = read_deps(te[0])
+    tags.write_text("".join(f"{b}\t" + "\t".join(["NN"] * int(n)) + "\n" for b, n in enumerate(bank.n_words)))
+    assert main(["deps", "average", *te, "--format", "conllu", "--tags", str(tags)]) == 0
+    out = capsys.readouterr().out
+    sents = [s for s in out.split("\n\n") if s.strip()]
+    assert len(sents) == len(bank)
+    rows = [ln.split("\t") for ln in sents[0].splitlines()[1:]]
+    heads = average_deps(te).sentence(0).tolist()
+    assert [int(r[6]) for r in rows] == heads and all(len(r) == 10 and r[4] == "NN" for r in rows)
+    assert [r[7] for r in rows].count("root") == 1
+    words = tmp_path / "words.txt"
+    words.write_text("a b\n")
+    res = _run("average", *te, "--format", "conllu", "--words", str(words))
+    assert res.returncode == 2 and "has 1 lines but" in res.stderr

@@ -9,7 +9,7 @@ from ensemblekd.deps import DepBank, DepFormatError, format_deps, parse_deps, re
 from .oracles import all_head_sequences
 
 
-def test_round_trip_and_crlf(tmp_path):
+def test_round_trip_and_crlf(tmp_path, kernels):
     text = "0 2 0 2\n1 0\n2 0 1 2 3\n"
     p = tmp_path / "t.txt"
     p.write_bytes(text.replace("\n", "\r\n").encode())
@@ -79,3 +79,24 @@ def test_missing_file_directory_and_binary(tmp_path):
 
 def test_index_check_can_be_turned_off():
     assert parse_deps(["7 0 1"], check_index=False).to_lists() == [[0, 1]]
+
+
+def test_kernel_reader_equals_the_line_parser(kernels):
+    """read_deps's one-pass byte kernel and parse_deps's per-line parser agree on every sample file."""
+    from ensemblekd.deps.demo import sample_dir
+
+    files = sorted(sample_dir().rglob("*.txt"))
+    assert len(files) >= 20
+    for f in files:
+        fast = read_deps(f)
+        slow = parse_deps(f.read_text().splitlines(), source=str(f))
+        assert np.array_equal(fast.heads, slow.heads) and np.array_equal(fast.n_words, slow.n_words), f
+
+
+def test_odd_bytes_fall_back_to_a_message(tmp_path, kernels):
+    p = tmp_path / "t.txt"
+    for text, message in [("0 0\n1 0 1x\n", "'1x' is not an integer"), ("0 0\n1 -1 0\n", "word 1 has head -1"),
+                          ("0 0\n1 0 " + "9" * 30 + "\n", "word 2 has head 9999")]:
+        p.write_text(text)
+        with pytest.raises(DepFormatError, match=f"{p}:2: {message}"):
+            read_deps(p)
