@@ -126,7 +126,7 @@ tree_check_kernel = Kernel(_tree_check_kernel)
 
 
 def _parse_kernel(data):
-    """One pass over the bytes of a file: ``(values, fields_per_line, ok)``.
+    """One pass over the bytes of a file (``data``: int64 (size,), one byte each): ``(values, fields_per_line, ok)``.
 
     Fields are optionally signed decimal integers separated by spaces, tabs or ``\\r``; lines end at
     ``\\n`` (a final newline adds no line).  ``ok`` is False at the first other byte or a number of more
@@ -173,7 +173,7 @@ parse_kernel = Kernel(_parse_kernel)
 
 def _fast_parse(data: bytes, source: str, check_index: bool):
     """The kernel path of :func:`read_deps`; None when anything needs the Python path's message."""
-    values, counts, ok = parse_kernel(np.frombuffer(data, dtype=np.uint8))
+    values, counts, ok = parse_kernel(np.frombuffer(data, dtype=np.uint8).astype(np.int64))
     if not ok or counts.size == 0 or (counts < 2).any():
         return None
     starts = np.zeros(counts.size, np.int64)
@@ -224,6 +224,9 @@ def parse_deps(lines: Iterable[str], source: str = "<lines>", check_index: bool 
         except ValueError:
             bad = next(x for x in fields if not _is_int(x))
             raise DepFormatError(f"{source}:{number}: {bad!r} is not an integer; {_EXPECTED}") from None
+        big = next((x for x in values if abs(x) >= 1 << 62), None)
+        if big is not None:
+            raise DepFormatError(f"{source}:{number}: {big} is out of range; {_EXPECTED}")
         if check_index and values[0] != number - 1:
             raise DepFormatError(
                 f"{source}:{number}: sentence index {values[0]}, expected {number - 1} (the 0-based line number); "
