@@ -153,9 +153,11 @@ def _parse_kernel(data):
             start = i
             v = 0
             while i < size and 48 <= data[i] <= 57:
+                if i - start == 18:
+                    return values[:0], counts[:0], False
                 v = v * 10 + (data[i] - 48)
                 i += 1
-            if i == start or i - start > 18:
+            if i == start:
                 return values[:0], counts[:0], False
             if i < size and not (data[i] == 10 or data[i] == 32 or data[i] == 9 or data[i] == 13):
                 return values[:0], counts[:0], False
