@@ -58,6 +58,10 @@ def _eisner_kernel(scores, score_offsets, n_words):
     bir = np.zeros((m, m), np.int64)
     bcl = np.zeros((m, m), np.int64)
     bcr = np.zeros((m, m), np.int64)
+    # transposed copies (x_t[j, i] = x[i, j]) keep every inner loop on contiguous memory
+    cl_t = np.empty((m, m))
+    il_t = np.empty((m, m))
+    cr_t = np.empty((m, m))
     stack = np.empty((4 * m, 3), np.int64)  # (kind, i, j); kinds 0 IL, 1 IR, 2 CL, 3 CR
     out = 0
     for b in range(n_sent):
@@ -71,6 +75,8 @@ def _eisner_kernel(scores, score_offsets, n_words):
         for i in range(w):
             cl[i, i] = 0.0
             cr[i, i] = 0.0
+            cl_t[i, i] = 0.0
+            cr_t[i, i] = 0.0
         for size in range(1, w):
             for i in range(0, w - size):
                 j = i + size
@@ -82,35 +88,38 @@ def _eisner_kernel(scores, score_offsets, n_words):
                 arg_l = i
                 arg_r = i
                 for k in range(i, j):
-                    v = (e_l + cr[i, k]) + cl[k + 1, j]
+                    v = (e_l + cr[i, k]) + cl_t[j, k + 1]
                     if v > best_l:
                         best_l = v
                         arg_l = k
-                    v = (e_r + cr[i, k]) + cl[k + 1, j]
+                    v = (e_r + cr[i, k]) + cl_t[j, k + 1]
                     if v > best_r:
                         best_r = v
                         arg_r = k
                 il[i, j] = best_l
+                il_t[j, i] = best_l
                 bil[i, j] = arg_l
                 ir[i, j] = best_r
                 bir[i, j] = arg_r
                 best = neg
                 arg = i
                 for k in range(i, j):
-                    v = cl[i, k] + il[k, j]
+                    v = cl[i, k] + il_t[j, k]
                     if v > best:
                         best = v
                         arg = k
                 cl[i, j] = best
+                cl_t[j, i] = best
                 bcl[i, j] = arg
                 best = neg
                 arg = i + 1
                 for k in range(i + 1, j + 1):
-                    v = ir[i, k] + cr[k, j]
+                    v = ir[i, k] + cr_t[j, k]
                     if v > best:
                         best = v
                         arg = k
                 cr[i, j] = best
+                cr_t[j, i] = best
                 bcr[i, j] = arg
         # read the tree back from C_R(0, n)
         depth = 1

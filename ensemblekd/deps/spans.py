@@ -116,6 +116,7 @@ def _f1_dp_kernel(votes, vote_offsets, n_words):
     heads = np.zeros(total, np.int64)
     m = max_n + 1
     best = np.zeros((m, m))  # best[b, e] = S of range [b, e); best[b, b] = 0
+    best_t = np.zeros((m, m))  # best_t[e, b] = best[b, e]: contiguous inner loops
     arg = np.zeros((m, m), np.int64)  # j of the chosen candidate
     incl = np.zeros((m, m), np.bool_)
     stack = np.empty((2 * m, 3), np.int64)  # (b, e, parent head)
@@ -126,6 +127,7 @@ def _f1_dp_kernel(votes, vote_offsets, n_words):
         w = n + 1
         for b in range(w):
             best[b, b] = 0.0
+            best_t[b, b] = 0.0
         for length in range(1, w):
             for b in range(0, w - length):
                 e = b + length
@@ -134,29 +136,32 @@ def _f1_dp_kernel(votes, vote_offsets, n_words):
                     v = 0.0
                 if length == 1:
                     best[b, e] = v
+                    best_t[e, b] = v
                     arg[b, e] = 1
                     incl[b, e] = True
                     continue
                 top_i = -np.inf
                 arg_i = 1
                 for j in range(1, length + 1):
-                    c = (best[b, b + j - 1] + best[b + j, e]) + v
+                    c = (best[b, b + j - 1] + best_t[e, b + j]) + v
                     if c > top_i:
                         top_i = c
                         arg_i = j
                 top_x = -np.inf
                 arg_x = 1
                 for j in range(1, length):
-                    c = best[b, b + j] + best[b + j, e]
+                    c = best[b, b + j] + best_t[e, b + j]
                     if c > top_x:
                         top_x = c
                         arg_x = j
                 if top_i >= top_x:
                     best[b, e] = top_i
+                    best_t[e, b] = top_i
                     arg[b, e] = arg_i
                     incl[b, e] = True
                 else:
                     best[b, e] = top_x
+                    best_t[e, b] = top_x
                     arg[b, e] = arg_x
                     incl[b, e] = False
         depth = 1
