@@ -94,8 +94,11 @@ def load(model_path: str, tokenizer_path=None, device=None, quiet: bool = False)
 
 
 def _run(args) -> int:
+    from .._runtime import atomic_write_text, check_output_file
     from .api import translate
 
+    if args.output not in (None, "-"):
+        check_output_file(args.output, "-o")
     sources = read_lines(args.input)
     model, tokenizer = load(args.model, args.tokenizer, args.device, quiet=args.quiet)
     results = translate(
@@ -110,5 +113,5 @@ def _run(args) -> int:
         sys.stdout.write(text)
         sys.stdout.flush()
     else:
-        Path(args.output).write_text(text, encoding="utf-8")
+        atomic_write_text(args.output, text)
     return 0

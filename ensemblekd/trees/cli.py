@@ -35,9 +35,12 @@ def register(sub) -> None:
 
 
 def _average(args: argparse.Namespace) -> int:
+    from .._runtime import atomic_write_text, check_output_file
     from .average import average_trees
     from .io import read_trees
 
+    if args.output is not None:
+        check_output_file(args.output, "-o")
     empty = "keep" if args.keep_empty else "error"
     teachers = [read_trees(path, empty_lines=empty) for path in args.teachers]
     trees = average_trees(teachers, args.mode, weights=args.weights, label=args.label, empty_lines=empty)
@@ -45,7 +48,7 @@ def _average(args: argparse.Namespace) -> int:
     if args.output is None:
         sys.stdout.write(text)
     else:
-        args.output.write_text(text, encoding="utf-8")
+        atomic_write_text(args.output, text)
     return 0
 
 

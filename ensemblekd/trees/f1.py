@@ -82,6 +82,11 @@ def tree_f1(gold: TreeSource, pred: TreeSource, *, max_length: int = 150, empty_
     if max_length < 1:
         raise ValueError(f"max_length={max_length}: expected >= 1")
     evaluated = (g.n_words >= 2) & (g.n_words <= max_length) & (p.n_words > 0)
+    if not evaluated.any():
+        raise ValueError(
+            f"nothing to score: all {len(g)} sentence pairs of {g.source} / {p.source} are skipped (empty, "
+            f"one word, or longer than max_length={max_length})"
+        )
     n_lines = len(g)
     width = int(g.n_words.max(initial=0)) + 1
     gold_keys, gold_line = _eval_keys(g, evaluated, width)
@@ -103,7 +108,7 @@ def tree_f1(gold: TreeSource, pred: TreeSource, *, max_length: int = 150, empty_
     corpus_r = tp / (tp + fn) if tp + fn else 1.0
     corpus_f = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0
     return F1Result(
-        sentence_f1=float(np.mean(f1) * 100) if f1.size else float("nan"),
+        sentence_f1=float(np.mean(f1) * 100),
         corpus_f1=100 * corpus_f,
         corpus_precision=100 * corpus_p,
         corpus_recall=100 * corpus_r,

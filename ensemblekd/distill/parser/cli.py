@@ -88,8 +88,15 @@ def _train(args) -> int:
 
 
 def _parse(args) -> int:
+    from ..._runtime import check_input_file, check_output_file
     from .api import load_parser, read_sentences
 
+    if args.output != "-":
+        check_output_file(args.output, "-o")
+    if args.input != "-":
+        check_input_file(args.input, "-i")
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size {args.batch_size}: expected a positive number of sentences")
     if args.threads is not None:
         import torch
 

@@ -1,0 +1,47 @@
+"""User mistakes in any command: one line `ensemblekd: error: ...`, exit 2, no traceback, before expensive work."""
+import subprocess
+import sys
+
+import pytest
+
+from ensemblekd.trees.demo import sample_teachers
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, "-m", "ensemblekd", *args], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("which", ["directory", "missing folder"])
+def test_bad_output_paths_are_named_before_any_work(tmp_path, which):
+    out = str(tmp_path) if which == "directory" else str(tmp_path / "missing" / "out.txt")
+    expected = "is a directory" if which == "directory" else "does not exist"
+    src = tmp_path / "src.txt"
+    src.write_text("Ein Hund läuft.\n")
+    commands = [
+        ["trees", "average", *map(str, sample_teachers()[:2]), "-o", out],
+        # the model path does not exist: the output check must come first
+        ["translate", "--model", str(tmp_path / "no-model"), "--src", "de", "--tgt", "fr", "-i", str(src), "-o", out],
+        ["parse", "--model", str(tmp_path / "no-model"), "-i", str(src), "-o", out],
+    ]
+    for cmd in commands:
+        res = _run(*cmd)
+        assert res.returncode == 2, (cmd, res.stderr)
+        assert f"-o {out}: " in res.stderr and expected in res.stderr, res.stderr
+        assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_parse_input_and_batch_size(tmp_path):
+    res = _run("parse", "--model", str(tmp_path), "-i", str(tmp_path))
+    assert res.returncode == 2 and f"-i {tmp_path}: is a directory" in res.stderr
+    src = tmp_path / "s.txt"
+    src.write_text("a b\n")
+    res = _run("parse", "--model", str(tmp_path), "-i", str(src), "--batch-size", "0")
+    assert res.returncode == 2 and "--batch-size 0: expected a positive number" in res.stderr
+
+
+def test_trees_f1_with_nothing_to_score(tmp_path):
+    one = tmp_path / "one.txt"
+    one.write_text("(X a)\n(X b)\n")
+    res = _run("trees", "f1", "--gold", str(one), "--pred", str(one))
+    assert res.returncode == 2 and "nothing to score: all 2 sentence pairs" in res.stderr
+    assert "nan" not in res.stdout and "100.00" not in res.stdout
