@@ -292,7 +292,8 @@ def translate(model, tokenizer, sources: Sequence[str], *, src_lang: str, tgt_la
         weights: one per component (direct first, then each pivot's ranks); default 1.
         voting: EBBS upper-level rule "sum" | "max" | "count";  mean: averaging "arithmetic" | "geometric".
         mbr_nbest, mbr_metric: candidates per component and utility ("bleu" | "chrf") of ``"mbr"``.
-        num_return: n-best returned in ``Translation.nbest`` (search methods; ``"mbr"``: ranked by utility).
+        num_return: n-best returned in ``Translation.nbest`` (search methods; ``"mbr"``: distinct candidate
+            texts ranked by expected utility, fewer when the components produced fewer distinct texts).
         truncate: cut sources longer than the model's positions (warning) instead of raising.
         restrict_vocab: restrict outputs to ``<model dir>/ensemblekd_target_vocab.json``'s language vocabulary.
         prompts: decoder-only models: prompt templates (``{src}``, ``{tgt}``, ``{text}``); one component each.
@@ -419,8 +420,14 @@ def _mbr(model, adapter, rows, inputs, comps, tgt, mask, beam_size, nbest, metri
         first = mbr_select(texts, metric, weights=w)
         order = [first]
         if num_return > 1:
+            # the n-best: distinct texts by expected utility (a text several components produced votes
+            # several times in the utilities, but is returned once); fewer when fewer distinct candidates
             gain = expected_utilities(texts, metric, weights=w)
-            order += sorted((i for i in range(len(texts)) if i != first), key=lambda i: (-gain[i], i))
+            seen = {texts[first]}
+            for i in sorted((i for i in range(len(texts)) if i != first), key=lambda i: (-gain[i], i)):
+                if texts[i] not in seen:
+                    seen.add(texts[i])
+                    order.append(i)
         order = order[:num_return]
         extra = dict(nbest=tuple(cands[i] for i in order) if num_return > 1 else ())
         if want:

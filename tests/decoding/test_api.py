@@ -158,6 +158,26 @@ def test_mbr_picks_the_mbr_winner_among_component_outputs():
         assert [c.name for c in got[i].components] == ["direct", "pivot:en_XX", "pivot:cs_CZ"]
 
 
+def test_mbr_nbest_is_distinct_candidates_by_utility():
+    from ensemblekd.decoding.mbr import expected_utilities
+
+    t = tiny("mbart50")
+    got = run(t, method="mbr", pivots=("en", "cs"), mbr_nbest=3, num_return=3, return_provenance=True)
+    repeated = 0
+    for i, src in enumerate(SOURCES):
+        if not src.strip():
+            continue
+        cands = [x for c in got[i].components for x in c.candidates]
+        texts = [r.text for r in got[i].nbest]
+        assert len(texts) == len(set(texts)) == min(3, len(set(cands)))
+        repeated += len(set(cands)) < len(cands)
+        gain = expected_utilities(cands, "bleu")
+        best_gain = {x: max(g for c, g in zip(cands, gain) if c == x) for x in set(cands)}
+        assert [best_gain[x] for x in texts] == sorted((best_gain[x] for x in texts), reverse=True)
+        assert texts[0] == got[i].text
+    assert repeated, "no sentence has a candidate text produced twice: the test would not test anything"
+
+
 def test_provenance_nbest_and_pivot_inputs():
     t = tiny("m2m100")
     got = run(t, method="ebbs", pivots=("en",), num_return=2, return_provenance=True)
