@@ -375,7 +375,8 @@ def _translate_batch(model, adapter, sources, src, tgt, pivots, comps, method, m
     K = len(comps)
     offset = adapter.length_offset(tgt)
     search = dict(max_new_tokens=max_new_tokens - offset, eos_token_id=adapter.eos_token_id,
-                  length_penalty=length_penalty, length_offset=offset, early_stopping=True)
+                  length_penalty=length_penalty, length_offset=offset, early_stopping=True,
+                  forced_eos_token_id=adapter.forced_eos_token_id)
 
     if method == "mbr":
         return _mbr(model, adapter, rows, inputs, comps, tgt, mask, beam_size, mbr_nbest, metric, num_return,

@@ -87,6 +87,13 @@ class LanguageAdapter(ABC):
         if eos is None:
             eos = tokenizer.eos_token_id
         self.eos_token_id = int(eos[0] if isinstance(eos, (list, tuple)) else eos)
+        # Marian and mBART force EOS at the length limit (transformers' ForcedEOSTokenLogitsProcessor)
+        forced = getattr(generation_config, "forced_eos_token_id", None) if generation_config is not None else None
+        if forced is None and generation_config is None:
+            forced = getattr(config, "forced_eos_token_id", None)
+        if isinstance(forced, (list, tuple)):
+            forced = forced[0] if forced else None
+        self.forced_eos_token_id = None if forced is None else int(forced)
         pad = getattr(config, "pad_token_id", None)
         if pad is None:
             pad = tokenizer.pad_token_id

@@ -49,10 +49,10 @@ def hf_inputs(t, text, src, tgt):
     return [lang[src], *body, tok.eos_token_id], dict(forced_bos_token_id=lang[tgt]), 2
 
 
-def hf_translate(t, text, src="de", tgt="fr", num_beams=Z, length_penalty=1.0):
+def hf_translate(t, text, src="de", tgt="fr", num_beams=Z, length_penalty=1.0, max_new_tokens=T):
     ids, kw, skip = hf_inputs(t, text, src, tgt)
     out = t.model.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
-                           num_beams=num_beams, max_new_tokens=T, early_stopping=True, do_sample=False,
+                           num_beams=num_beams, max_new_tokens=max_new_tokens, early_stopping=True, do_sample=False,
                            length_penalty=length_penalty, **kw)[0].tolist()[skip:]
     eos = t.model.config.eos_token_id
     return tuple(out[:out.index(eos)] if eos in out else out)
@@ -68,6 +68,16 @@ def test_direct_equals_hf_generate(family):
             assert res.token_ids == hf_translate(t, src, length_penalty=lp), src
             assert res.text == t.tokenizer.decode(list(res.token_ids), skip_special_tokens=True).strip() \
                 or family == "gpt2"
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_direct_equals_hf_generate_at_the_length_limit(family):
+    """max_new_tokens 3: most hypotheses hit the limit, where Marian / mBART force EOS (forced_eos_token_id)."""
+    t = tiny(family)
+    got = run(t, method="direct", max_new_tokens=3)
+    for src, res in zip(SOURCES, got):
+        if src.strip():
+            assert res.token_ids == hf_translate(t, src, max_new_tokens=3), src
 
 
 @pytest.mark.parametrize("family", ["nllb", "t5"])

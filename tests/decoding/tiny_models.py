@@ -230,7 +230,7 @@ def _build_mbart50() -> Tiny:
     _seed()
     config = MBartConfig(vocab_size=_vocab_size(tokenizer), pad_token_id=tokenizer.pad_token_id, bos_token_id=0,
                          eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.eos_token_id,
-                         forced_eos_token_id=None, **_SMALL)
+                         forced_eos_token_id=tokenizer.eos_token_id, **_SMALL)  # as real mBART-50 configs
     return Tiny("mbart50", MBartForConditionalGeneration(config).eval(), tokenizer, CODES["mbart50"])
 
 
@@ -257,7 +257,7 @@ def _build_marian() -> Tiny:
     pad = vocab["<pad>"]
     small = {k: v for k, v in _SMALL.items()}
     config = MarianConfig(vocab_size=len(vocab), pad_token_id=pad, decoder_start_token_id=pad, eos_token_id=0,
-                          bos_token_id=None, forced_eos_token_id=None, **small)
+                          bos_token_id=None, forced_eos_token_id=0, **small)  # as real opus-mt configs
     return Tiny("marian", MarianMTModel(config).eval(), tokenizer, CODES["marian"])
 
 
