@@ -138,11 +138,35 @@ class LanguageAdapter(ABC):
     def _encode(self, texts, src, tgt, max_length) -> list[list[int]]:
         """Encoder input ids of the non-empty list ``texts`` (what :meth:`encode` returns)."""
 
-    def _tokenize(self, texts, max_length, **kwargs) -> list[list[int]]:
-        if max_length is None:
-            return [list(ids) for ids in self.tokenizer(texts, **kwargs)["input_ids"]]
-        return [list(ids) for ids in self.tokenizer(texts, truncation=True, max_length=max_length,
-                                                     **kwargs)["input_ids"]]
+    def _tokenize(self, texts, max_length, add_special_tokens: bool = True) -> list[list[int]]:
+        """``tokenizer(texts)["input_ids"]`` (truncated to ``max_length``), with text as data: a special or
+        language token's string inside a text (``</s>``, ``__en__``, ``<pad>``) is segmented into ordinary
+        pieces, never into the control token; the tokenizer's own framing (language code, EOS) is kept.
+
+        Fast tokenizers: the text is encoded by a copy of the backend whose model cannot emit control pieces
+        (:func:`_text_only_backend`; many SentencePiece conversions hold ``</s>`` or ``__en__`` as model pieces,
+        which ``split_special_tokens`` alone does not prevent), then framed by the live tokenizer's
+        post-processor (it follows ``src_lang``).  Slow tokenizers: ``split_special_tokens=True``.
+        """
+        texts = list(texts)
+        data = getattr(self, "_data_backend", None)
+        if data is None:
+            data = self._data_backend = _text_only_backend(self.tokenizer)
+        if data is False:
+            kw = dict(add_special_tokens=add_special_tokens, split_special_tokens=True)
+            if max_length is not None:
+                kw.update(truncation=True, max_length=max_length)
+            return [list(ids) for ids in self.tokenizer(texts, **kw)["input_ids"]]
+        live = self.tokenizer.backend_tokenizer
+        encs = data.encode_batch(texts, add_special_tokens=False)
+        if max_length is not None:
+            room = max_length - (live.num_special_tokens_to_add(False) if add_special_tokens else 0)
+            for enc in encs:
+                if len(enc.ids) > room:
+                    enc.truncate(max(room, 0))
+        if not add_special_tokens:
+            return [list(enc.ids) for enc in encs]
+        return [list(live.post_process(enc).ids) for enc in encs]
 
     def decoder_prompt(self, tgt: str) -> list[int]:
         """Tokens the decoder starts from (shared by all rows)."""
@@ -219,9 +243,15 @@ class MarianAdapter(LanguageAdapter):
             raise UnknownLanguageError(f"{argument}={code!r}: expected a non-empty language code")
 
     def _encode(self, texts, src, tgt, max_length):
-        if self._codes:
-            texts = [f">>{tgt}<< {t}" for t in texts]
-        return self._tokenize(texts, max_length)
+        # MarianTokenizer reads a leading ">>xx<<" of its input as the target code, even with
+        # split_special_tokens: a source line that starts with one gets a space in front (no change to
+        # its pieces: SentencePiece drops leading whitespace), and our code is prepended as an id
+        texts = [" " + t if t.lstrip().startswith(">>") else t for t in texts]
+        if not self._codes:
+            return self._tokenize(texts, max_length)
+        code = int(self.tokenizer.convert_tokens_to_ids(f">>{tgt}<<"))
+        body = None if max_length is None else max_length - 1
+        return [[code, *ids] for ids in self._tokenize(texts, body)]
 
 
 class T5Adapter(LanguageAdapter):
@@ -284,15 +314,46 @@ class SchemeAdapter(LanguageAdapter):
         body = max_length - 2 if max_length is not None else None
         lang = self._code_ids[tgt if self.scheme == "target_token_in_source" else src]
         out = []
-        for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]:
+        for ids in self._text_ids(texts):
             ids = list(ids)[:body] if body is not None else list(ids)
             out.append([lang, *ids, self.eos_token_id])
         return out
+
+    def _text_ids(self, texts) -> list[list[int]]:
+        """Ids of plain text, no framing (our tokenizers hold ``__en__`` as a model piece: see ``_tokenize``)."""
+        return self._tokenize(texts, None, add_special_tokens=False)
 
     def decoder_prompt(self, tgt):
         if self.scheme == "target_token_in_source":
             return [int(self.decoder_start_token_id)]
         return [int(self.decoder_start_token_id), self._code_ids[tgt]]
+
+
+def _text_only_backend(tokenizer):
+    """A copy of a fast tokenizer's backend that segments any text into ordinary pieces only: no added-token
+    matching, and the model's control pieces (special tokens, language tokens) made unreachable (Unigram:
+    renamed to strings no text contains, ids unchanged; BPE: the merges that build them dropped).  ``False`` for a slow tokenizer or another model."""
+    import json
+
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return False
+    from tokenizers import Tokenizer
+
+    spec = json.loads(backend.to_str())
+    control = {t["content"] for t in spec.get("added_tokens", [])} | set(getattr(tokenizer, "all_special_tokens", []))
+    model = spec["model"]
+    if model.get("type") == "Unigram":
+        # renamed in place (ids are positions): no text can match the new names
+        model["vocab"] = [[f"\x00ensemblekd-control-{i}" if p in control else p, score]
+                          for i, (p, score) in enumerate(model["vocab"])]
+    elif model.get("type") == "BPE":
+        joined = lambda m: m.replace(" ", "") if isinstance(m, str) else "".join(m)  # noqa: E731
+        model["merges"] = [m for m in model["merges"] if joined(m) not in control]
+    else:
+        return False
+    spec["added_tokens"] = []
+    return Tokenizer.from_str(json.dumps(spec))
 
 
 class DecoderOnlyAdapter(LanguageAdapter):
@@ -321,7 +382,7 @@ class DecoderOnlyAdapter(LanguageAdapter):
             ids = self._prompt(template, text, names)
             if max_length is not None and len(ids) > max_length:
                 # shorten the source text (never the instructions) until the prompt fits
-                words = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+                words = self._tokenize([text], None, add_special_tokens=False)[0]
                 keep = max(0, len(words) - (len(ids) - max_length))
                 while True:
                     ids = self._prompt(template, self.tokenizer.decode(words[:keep]), names)
@@ -344,7 +405,20 @@ class DecoderOnlyAdapter(LanguageAdapter):
             raise ValueError(f"prompt template {template!r} has no {{text}} field for the source sentence")
 
     def _prompt(self, template, text, names):
-        return list(self.tokenizer(template.format(text=text, **names))["input_ids"])
+        """The prompt's ids; the source text is data (special-token strings in it are plain text).
+
+        A template without special tokens is tokenized whole (``tokenizer(prompt)`` for ordinary text); one
+        with special tokens (chat markup) keeps them: its parts around ``{text}`` are tokenized with special
+        tokens, the text as data.
+        """
+        specials = [t for t in getattr(self.tokenizer, "all_special_tokens", []) if t]
+        if not any(t in template for t in specials):
+            return self._tokenize([template.format(text=text, **names)], None)[0]
+        before, _, after = template.partition("{text}")
+        ids = list(self.tokenizer(before.format(**names))["input_ids"])
+        ids += self._tokenize([text], None, add_special_tokens=False)[0]
+        ids += self.tokenizer(after.format(text="{text}", **names), add_special_tokens=False)["input_ids"]
+        return ids
 
     def decoder_prompt(self, tgt):
         return []
