@@ -5,9 +5,13 @@ Example::
     ensemblekd translate --model models/m30k-zeroshot --src de --tgt fr --pivots en cs --method ebbs \\
         --beam 5 < test.de > test.fr
 
-The handler parses the arguments and makes one :func:`ensemblekd.decoding.translate` call; progress goes to
-stderr (``--quiet`` turns it off).  Lines are split on ``\\n`` only (a trailing ``\\r`` is dropped), so the
-output has exactly as many lines as the input; a newline inside a translation is written as a space.
+The handler parses the arguments and calls :func:`ensemblekd.decoding.translate` once per window of
+``--window`` lines (batches are sorted by length within a window), writing each window's lines, in input
+order, as soon as they are final; progress goes to stderr (``--quiet`` turns it off).  With ``-o OUT`` the
+lines go to ``OUT.partial``, renamed to ``OUT`` at the end; Ctrl-C or a kill keeps the finished lines
+(``--resume`` continues them: the k lines there are the first k inputs).  Lines are split on ``\\n`` only (a
+trailing ``\\r`` is dropped), so the output has exactly as many lines as the input; a newline inside a
+translation is written as a space.
 """
 from __future__ import annotations
 
@@ -44,7 +48,15 @@ def register(sub) -> None:
     p.add_argument("--restrict-vocab", action="store_true",
                    help="restrict outputs to the target language's vocabulary (ensemblekd_target_vocab.json)")
     p.add_argument("-i", "--input", metavar="IN", help="input file (default: stdin)")
-    p.add_argument("-o", "--output", metavar="OUT", help="output file (default: stdout)")
+    p.add_argument("-o", "--output", metavar="OUT", help="output file (default: stdout); written as OUT.partial, "
+                                                          "renamed when complete")
+    p.add_argument("--resume", action="store_true",
+                   help="continue OUT.partial of an interrupted run (its lines are the first inputs' translations)")
+    p.add_argument("--window", type=int, default=1000,
+                   help="lines translated (and sorted by length) together before they are written (default: 1000)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (default: 1; on small shared CPUs one thread per process ran ~4x faster "
+                        "than torch's default: run several processes instead)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_run)
 
@@ -93,25 +105,84 @@ def load(model_path: str, tokenizer_path=None, device=None, quiet: bool = False)
     return model, tokenizer
 
 
+def _partial_lines(path: Path) -> int:
+    """Complete lines in an interrupted run's output; a cut-off last line is removed from the file."""
+    data = path.read_bytes()
+    keep = data.rfind(b"\n") + 1
+    if keep != len(data):
+        with open(path, "r+b") as f:
+            f.truncate(keep)
+    return data.count(b"\n", 0, keep)
+
+
 def _run(args) -> int:
-    from .._runtime import atomic_write_text, check_output_file
+    from .._runtime import check_output_file, set_threads
     from .api import translate
 
-    if args.output not in (None, "-"):
+    for flag, value in (("--window", args.window), ("--threads", args.threads), ("--beam", args.beam),
+                        ("--batch-size", args.batch_size)):
+        if value < 1:
+            raise ValueError(f"{flag} {value}: expected a positive integer")
+    to_file = args.output not in (None, "-")
+    partial = None
+    done = 0
+    if to_file:
         check_output_file(args.output, "-o")
+        partial = Path(args.output + ".partial")
+        if partial.exists() and not args.resume:
+            raise ValueError(f"-o {args.output}: {partial} is left by an interrupted run; add --resume to continue "
+                             "it, or delete it")
+        if args.resume and partial.exists():
+            done = _partial_lines(partial)
+    elif args.resume:
+        raise ValueError("--resume needs -o OUT (it continues OUT.partial)")
+    warn = args.method == "ebbs" and not args.pivots and len(args.prompt or ()) < 2
     sources = read_lines(args.input)
+    if done > len(sources):
+        raise ValueError(f"--resume: {partial} has {done} lines but the input has {len(sources)}; not this input")
+    set_threads(args.threads)
     model, tokenizer = load(args.model, args.tokenizer, args.device, quiet=args.quiet)
-    results = translate(
-        model, tokenizer, sources, src_lang=args.src, tgt_lang=args.tgt, pivots=tuple(args.pivots),
+    options = dict(
+        src_lang=args.src, tgt_lang=args.tgt, pivots=tuple(args.pivots),
         method=args.method, beam_size=args.beam, max_new_tokens=args.max_new_tokens,
         length_penalty=args.length_penalty, batch_size=args.batch_size, device=args.device, weights=args.weights,
         voting=args.voting, mean=args.mean, pivot_nbest=args.pivot_nbest, mbr_nbest=args.mbr_nbest,
         mbr_metric=args.mbr_metric, truncate=args.truncate, restrict_vocab=args.restrict_vocab,
-        prompts=args.prompt, progress=not args.quiet)
-    text = "".join(r.text.replace("\r", " ").replace("\n", " ") + "\n" for r in results)
-    if args.output in (None, "-"):
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    else:
-        atomic_write_text(args.output, text)
+        prompts=args.prompt, progress=False)
+    # every argument is checked on the first line before any window is decoded (the API validates first)
+    out = open(partial, "a", encoding="utf-8") if to_file else sys.stdout
+    bar = None
+    if not args.quiet:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(sources), initial=done, desc=f"translate ({args.method})", unit="line", file=sys.stderr)
+    try:
+        for start in range(done, len(sources), args.window):
+            window = sources[start:start + args.window]
+            results = translate(model, tokenizer, window, **options)
+            if warn:  # after the first call, so that an invalid argument is reported alone
+                warn = False
+                print("ensemblekd: warning: --method ebbs without --pivots has one component: it equals "
+                      "--method direct", file=sys.stderr)
+            out.write("".join(r.text.replace("\r", " ").replace("\n", " ") + "\n" for r in results))
+            out.flush()
+            done = start + len(window)
+            if bar is not None:
+                bar.update(len(window))
+    except KeyboardInterrupt:
+        if to_file:
+            out.close()
+            print(f"ensemblekd: interrupted: {done} of {len(sources)} lines are in {partial} "
+                  "(rerun with --resume to continue)", file=sys.stderr)
+        else:
+            print(f"ensemblekd: interrupted after {done} of {len(sources)} lines", file=sys.stderr)
+        return 130
+    finally:
+        if bar is not None:
+            bar.close()
+    if to_file:
+        out.close()
+        import os
+
+        os.replace(partial, args.output)
     return 0

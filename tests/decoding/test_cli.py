@@ -70,7 +70,7 @@ def test_empty_input_gives_empty_output(saved, monkeypatch, capsys):
 @pytest.mark.parametrize("args,match", [
     (["--src", "de", "--tgt", "xx"], "tgt_lang='xx' is not a language code .* known codes: "),
     (["--src", "de", "--tgt", "fr", "--pivots", "fr"], "equals the target language"),
-    (["--src", "de", "--tgt", "fr", "--beam", "0"], "beam_size=0"),
+    (["--src", "de", "--tgt", "fr", "--beam", "0"], "--beam 0: expected a positive integer"),
     (["--src", "de", "--tgt", "fr", "--pivots", "en", "--weights", "1"], "weights has 1 entries"),
 ])
 def test_errors_exit_2_with_a_message(saved, monkeypatch, capsys, args, match):
@@ -106,3 +106,50 @@ def test_read_lines_splits_on_newline_only(tmp_path):
     p.write_bytes(b"ok\n\xff\n")
     with pytest.raises(ValueError, match="line 2: not valid UTF-8"):
         read_lines(p)
+
+
+def _translate_cmd(saved, inp, out, *extra):
+    return ["translate", "--model", str(saved["m2m100"]), "--src", "de", "--tgt", "fr", "--pivots", "en",
+            "--beam", "2", "--max-new-tokens", "6", "-i", str(inp), "-o", str(out), "--quiet", *extra]
+
+
+def test_windows_stream_in_order_and_ctrl_c_keeps_finished_lines(saved, tmp_path, monkeypatch, capsys):
+    import ensemblekd.decoding.api as api
+
+    inp = tmp_path / "in.txt"
+    inp.write_text("\n".join(LINES * 2) + "\n", encoding="utf-8")
+    whole = tmp_path / "whole.txt"
+    assert main(_translate_cmd(saved, inp, whole)) == 0
+    windowed = tmp_path / "windowed.txt"
+    assert main(_translate_cmd(saved, inp, windowed, "--window", "3")) == 0
+    assert windowed.read_text() == whole.read_text() and whole.read_text().count("\n") == 2 * len(LINES)
+
+    real, calls = api.translate, []
+
+    def interrupted(*a, **k):  # Ctrl-C while the third window decodes
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(api, "translate", interrupted)
+    out = tmp_path / "out.txt"
+    assert main(_translate_cmd(saved, inp, out, "--window", "3")) == 130
+    err = capsys.readouterr().err
+    partial = tmp_path / "out.txt.partial"
+    assert "interrupted: 6 of 10 lines are in" in err and "--resume" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists() and partial.read_text().splitlines() == whole.read_text().splitlines()[:6]
+    monkeypatch.setattr(api, "translate", real)
+    assert main(_translate_cmd(saved, inp, out, "--window", "3")) == 2  # no --resume: refused, nothing lost
+    assert "--resume" in capsys.readouterr().err and partial.exists()
+    with open(partial, "a", encoding="utf-8") as f:
+        f.write("a cut-off li")  # a kill in the middle of a write
+    assert main(_translate_cmd(saved, inp, out, "--window", "3", "--resume")) == 0
+    assert out.read_text() == whole.read_text() and not partial.exists()
+
+
+def test_ebbs_without_pivots_warns(saved, monkeypatch, capsys):
+    _stdin(monkeypatch, "Ein Hund.\n")
+    assert main(["translate", "--model", str(saved["m2m100"]), "--src", "de", "--tgt", "fr", "--beam", "2",
+                 "--max-new-tokens", "4", "--quiet"]) == 0
+    assert "without --pivots has one component" in capsys.readouterr().err
