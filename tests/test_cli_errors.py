@@ -45,3 +45,51 @@ def test_trees_f1_with_nothing_to_score(tmp_path):
     res = _run("trees", "f1", "--gold", str(one), "--pred", str(one))
     assert res.returncode == 2 and "nothing to score: all 2 sentence pairs" in res.stderr
     assert "nan" not in res.stdout and "100.00" not in res.stdout
+
+
+def test_broken_model_directories_are_named(tmp_path):
+    import json
+
+    from tests.decoding.tiny_models import tiny
+
+    good = tiny("m2m100").save(tmp_path / "good")
+    src = tmp_path / "src.txt"
+    src.write_text("Ein Hund.\n")
+
+    def variant(name, edit):
+        import shutil
+
+        d = tmp_path / name
+        shutil.copytree(good, d)
+        edit(d)
+        return d
+
+    weights = "model.safetensors"
+    cases = {
+        "config only": (variant("cfg", lambda d: [p.unlink() for p in d.iterdir() if p.name != "config.json"]),
+                        "no weights"),
+        "invalid json": (variant("json", lambda d: (d / "config.json").write_text("{oops")), "not valid JSON"),
+        "no weights": (variant("now", lambda d: (d / weights).unlink()), "no weights"),
+        "truncated": (variant("trunc", lambda d: (d / weights).write_bytes((d / weights).read_bytes()[:300])),
+                      "the weights cannot be loaded"),
+        "parser dir": (variant("parser", lambda d: (d / "config.json").write_text(json.dumps({"architecture": "x", "parser": {}}))),
+                       "use `ensemblekd parse`"),
+        "bad tokenizer": (variant("tok", lambda d: [p.unlink() for p in d.iterdir()
+                                                    if p.name not in ("config.json", weights, "generation_config.json")]),
+                          "no usable tokenizer"),
+    }
+    for name, (d, message) in cases.items():
+        res = _run("translate", "--model", str(d), "--src", "de", "--tgt", "fr", "-i", str(src), "--quiet")
+        assert res.returncode == 2, (name, res.stderr)
+        assert message in res.stderr and str(d) in res.stderr, (name, res.stderr)
+        assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1, (name, res.stderr)
+
+
+def test_invalid_device_string(tmp_path):
+    from tests.decoding.tiny_models import tiny
+
+    good = tiny("m2m100").save(tmp_path / "good")
+    src = tmp_path / "src.txt"
+    src.write_text("Ein Hund.\n")
+    res = _run("translate", "--model", str(good), "--src", "de", "--tgt", "fr", "-i", str(src), "--device", "gpu0")
+    assert res.returncode == 2 and "--device" in res.stderr and "Traceback" not in res.stderr, res.stderr

@@ -87,22 +87,51 @@ def load(model_path: str, tokenizer_path=None, device=None, quiet: bool = False)
     """Model (seq2seq or causal LM, from the config) and tokenizer of a local directory, in eval mode.
 
     ``quiet`` silences transformers' loading progress bars."""
+    import json
+
     path = Path(model_path)
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"--model {model_path}: no config.json there (expected a Hugging Face model "
                                 "directory saved with save_pretrained)")
+    try:
+        raw = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"--model {model_path}: config.json is not valid JSON ({exc})") from None
+    if not isinstance(raw, dict) or "model_type" not in raw:
+        kind = " (a parser student: use `ensemblekd parse`)" if isinstance(raw, dict) and "parser" in raw else ""
+        raise ValueError(f"--model {model_path}: config.json has no model_type; not a Hugging Face model{kind}")
+    weights = [p for p in ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                           "pytorch_model.bin.index.json") if (path / p).is_file()]
+    if not weights:
+        raise ValueError(f"--model {model_path}: no weights (model.safetensors or pytorch_model.bin) there")
     from .._runtime import quiet_hf_progress, resolve_device
 
     if device is not None:
         resolve_device(device)
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
-    config = AutoConfig.from_pretrained(path)
+    try:
+        config = AutoConfig.from_pretrained(path)
+    except (ValueError, KeyError, OSError) as exc:
+        raise ValueError(f"--model {model_path}: config.json cannot be read by transformers ({_first_line(exc)})") from None
     auto = AutoModelForSeq2SeqLM if getattr(config, "is_encoder_decoder", False) else AutoModelForCausalLM
+    tok_path = tokenizer_path or path
     with quiet_hf_progress(quiet):
-        tokenizer = AutoTokenizer.from_pretrained(tokenizer_path or path)
-        model = auto.from_pretrained(path).eval()
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(tok_path)
+        except Exception as exc:  # transformers raises many types for a broken tokenizer folder
+            flag = "--tokenizer" if tokenizer_path else "--model"
+            raise ValueError(f"{flag} {tok_path}: no usable tokenizer there ({_first_line(exc)})") from None
+        try:
+            model = auto.from_pretrained(path).eval()
+        except Exception as exc:  # e.g. a truncated safetensors file
+            raise ValueError(f"--model {model_path}: the weights cannot be loaded ({_first_line(exc)})") from None
     return model, tokenizer
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]
 
 
 def _partial_lines(path: Path) -> int:
