@@ -57,6 +57,13 @@ def register(sub) -> None:
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default: 1; on small shared CPUs one thread per process ran ~4x faster "
                         "than torch's default: run several processes instead)")
+    p.add_argument("--nbest", type=int, default=1, metavar="N",
+                   help="write the N best translations of each line on its line, tab-separated (best first; "
+                        "MBR: distinct candidates by expected utility); default 1")
+    p.add_argument("--provenance", action="store_true",
+                   help="write one JSON object per line instead of text: text, score, token_ids, nbest, and per "
+                        "component its name, input (source or pivot translation) and candidates, and per token "
+                        "the components that proposed it")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_run)
 
@@ -134,6 +141,28 @@ def _first_line(exc: BaseException) -> str:
     return (text[0] if text else type(exc).__name__)[:200]
 
 
+def _one_line(text: str, tabs: bool = False) -> str:
+    text = text.replace("\r", " ").replace("\n", " ")
+    return text.replace("\t", " ") if tabs else text
+
+
+def _line(r, args) -> str:
+    """One output line for one input line: text, N tab-separated texts, or a JSON object."""
+    if args.provenance:
+        import json
+
+        obj = {"text": r.text, "score": r.score, "token_ids": list(r.token_ids),
+               "provenance": None if r.provenance is None else [list(p) for p in r.provenance],
+               "components": [{"name": c.name, "input": c.input, "candidates": list(c.candidates)}
+                              for c in r.components]}
+        if args.nbest > 1:
+            obj["nbest"] = [{"text": h.text, "score": h.score} for h in r.nbest]
+        return json.dumps(obj, ensure_ascii=False)
+    if args.nbest > 1:
+        return "\t".join(_one_line(h.text, tabs=True) for h in (r.nbest or (r,)))
+    return _one_line(r.text)
+
+
 def _partial_lines(path: Path) -> int:
     """Complete lines in an interrupted run's output; a cut-off last line is removed from the file."""
     data = path.read_bytes()
@@ -149,7 +178,7 @@ def _run(args) -> int:
     from .api import translate
 
     for flag, value in (("--window", args.window), ("--threads", args.threads), ("--beam", args.beam),
-                        ("--batch-size", args.batch_size)):
+                        ("--batch-size", args.batch_size), ("--nbest", args.nbest)):
         if value < 1:
             raise ValueError(f"{flag} {value}: expected a positive integer")
     to_file = args.output not in (None, "-")
@@ -177,7 +206,7 @@ def _run(args) -> int:
         length_penalty=args.length_penalty, batch_size=args.batch_size, device=args.device, weights=args.weights,
         voting=args.voting, mean=args.mean, pivot_nbest=args.pivot_nbest, mbr_nbest=args.mbr_nbest,
         mbr_metric=args.mbr_metric, truncate=args.truncate, restrict_vocab=args.restrict_vocab,
-        prompts=args.prompt, progress=False)
+        prompts=args.prompt, progress=False, num_return=args.nbest, return_provenance=args.provenance)
     # every argument is checked on the first line before any window is decoded (the API validates first)
     out = open(partial, "a", encoding="utf-8") if to_file else sys.stdout
     bar = None
@@ -193,7 +222,7 @@ def _run(args) -> int:
                 warn = False
                 print("ensemblekd: warning: --method ebbs without --pivots has one component: it equals "
                       "--method direct", file=sys.stderr)
-            out.write("".join(r.text.replace("\r", " ").replace("\n", " ") + "\n" for r in results))
+            out.write("".join(_line(r, args) + "\n" for r in results))
             out.flush()
             done = start + len(window)
             if bar is not None:

@@ -66,6 +66,9 @@ def parse_args(argv=None):
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--warmup-steps", type=int, default=50)
     ap.add_argument("--max-tokens", type=int, default=4096)
+    ap.add_argument("--replay", type=int, default=0, metavar="N",
+                    help="also train on the gold supervised pairs (en<->de/fr/cs) of the first N train lines, mixed "
+                         "with the distillation pairs, against forgetting the supervised directions (default: 0)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--beam", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
@@ -127,6 +130,17 @@ def train(args, name: str, tokenizer, adapter):
         exs, n = build_examples(adapter, tokenizer, s, t, sources[s], recs, pivots, bool(pivots))
         examples += exs
         skipped += n
+    if args.replay:  # gold supervised pairs: the base model's own training task, replayed
+        if name.endswith("-kl"):
+            raise SystemExit("error: --replay is for SeqKD students (a word-level student has no teacher "
+                             "distribution for gold pairs)")
+        gold = {s: read_lines(args.data / f"train.{s}", args.replay) for s in ("en", "de", "fr", "cs")}
+        for d in SUPERVISED:
+            s, t = d.split("-")
+            recs = [{"targets": [x]} for x in gold[t]]
+            exs, n = build_examples(adapter, tokenizer, s, t, gold[s], recs, [], False)
+            examples += exs
+            skipped += n
     loss = "kl" if name.endswith("-kl") else "seqkd"
     cfg = TrainConfig(max_steps=args.max_steps, lr=args.lr, warmup_steps=args.warmup_steps,
                       max_tokens=args.max_tokens, seed=args.seed, loss=loss, save_every=100, logging_steps=25,

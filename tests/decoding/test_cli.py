@@ -153,3 +153,26 @@ def test_ebbs_without_pivots_warns(saved, monkeypatch, capsys):
     assert main(["translate", "--model", str(saved["m2m100"]), "--src", "de", "--tgt", "fr", "--beam", "2",
                  "--max-new-tokens", "4", "--quiet"]) == 0
     assert "without --pivots has one component" in capsys.readouterr().err
+
+
+def test_nbest_and_provenance_lines(saved, tmp_path):
+    import json
+
+    inp = tmp_path / "in.txt"
+    inp.write_text("\n".join(LINES) + "\n", encoding="utf-8")
+    out = tmp_path / "out.txt"
+    assert main(_translate_cmd(saved, inp, out, "--nbest", "2")) == 0
+    model, tok = load(saved["m2m100"])
+    ref = translate(model, tok, LINES, src_lang="de", tgt_lang="fr", pivots=["en"], beam_size=2, max_new_tokens=6,
+                    num_return=2, progress=False)
+    rows = out.read_text(encoding="utf-8").split("\n")[:-1]
+    assert len(rows) == len(LINES)
+    for row, r, src in zip(rows, ref, LINES):
+        if src.strip():
+            assert row.split("\t") == [h.text for h in r.nbest]
+    assert main(_translate_cmd(saved, inp, out, "--provenance")) == 0
+    objs = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    assert [o["text"] for o in objs] == [r.nbest[0].text if r.nbest else r.text for r in ref]
+    assert [c["name"] for c in objs[0]["components"]] == ["direct", "pivot:en"]
+    assert objs[0]["components"][0]["input"] == LINES[0]
+    assert len(objs[0]["provenance"]) == len(objs[0]["token_ids"])
