@@ -93,3 +93,21 @@ def test_invalid_device_string(tmp_path):
     src.write_text("Ein Hund.\n")
     res = _run("translate", "--model", str(good), "--src", "de", "--tgt", "fr", "-i", str(src), "--device", "gpu0")
     assert res.returncode == 2 and "--device" in res.stderr and "Traceback" not in res.stderr, res.stderr
+
+
+def test_parser_commands(tmp_path):
+    trees = tmp_path / "t.txt"
+    trees.write_text("(X (X a) (X b))\n\n(X (X c) (X (X d) (X e)))\n")
+    res = _run("distill", "parser", "--trees", str(trees), "-o", str(tmp_path / "missing" / "p"))
+    assert res.returncode == 2 and "does not exist" in res.stderr and "Traceback" not in res.stderr
+    res = _run("distill", "parser", "--trees", str(trees), "-o", str(trees))
+    assert res.returncode == 2 and "not a directory" in res.stderr
+    res = _run("distill", "parser", "--trees", str(trees), "-o", str(tmp_path / "p"), "--epochs", "1")
+    assert res.returncode == 2 and f"{trees}:2: empty line" in res.stderr and "--keep-empty" in res.stderr
+    res = _run("distill", "parser", "--trees", str(trees), "-o", str(tmp_path / "p"), "--epochs", "1",
+               "--keep-empty", "--dev-fraction", "0", "--hidden", "8", "--word-dim", "8", "--mlp", "8", "-q")
+    assert res.returncode == 0, res.stderr
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"a b\n\xff c\n")
+    res = _run("parse", "--model", str(tmp_path / "p"), "-i", str(bad))
+    assert res.returncode == 2 and f"{bad}:2: not valid UTF-8" in res.stderr and "Traceback" not in res.stderr

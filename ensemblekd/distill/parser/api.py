@@ -48,9 +48,10 @@ def _cyk():
     return cyk_best_tree
 
 
-def _read_tree_file(path) -> tuple[list[list[str]], list[frozenset]]:
-    """tokens and spans (2 <= length, whole span included) of every line of a tree file."""
-    tb = _tree_io().read_trees(path)
+def _read_tree_file(path, keep_empty: bool = False) -> tuple[list[list[str]], list[frozenset]]:
+    """tokens and spans (2 <= length, whole span included) of every line of a tree file
+    (``keep_empty``: an empty line gives no tokens instead of an error)."""
+    tb = _tree_io().read_trees(path, empty_lines="keep" if keep_empty else "error")
     tokens = [tb.words(b) for b in range(len(tb))]
     spans = [frozenset((int(i), int(j)) for i, j in tb.spans_of(b).tolist() if j - i >= 2)
              for b in range(len(tb))]
@@ -72,8 +73,8 @@ def _binarized(spans: frozenset, n: int) -> frozenset:
     return frozenset(out)
 
 
-def read_targets(paths: Sequence) -> tuple[list[list[str]], list[dict], list[list[frozenset]]]:
-    """Read K line-aligned tree files.
+def read_targets(paths: Sequence, keep_empty: bool = False) -> tuple[list[list[str]], list[dict], list[list[frozenset]]]:
+    """Read K line-aligned tree files (``keep_empty``: empty lines are allowed and skipped).
 
     Returns ``(sentences, targets, references)``: the tokens (from the first file), per sentence
     a dict ``{(i, j): fraction of the K trees holding (i, j)}`` over spans of length >= 2 (n-ary
@@ -83,7 +84,7 @@ def read_targets(paths: Sequence) -> tuple[list[list[str]], list[dict], list[lis
     paths = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
     if not paths:
         raise TreeFileError("no tree files given")
-    per_file = [_read_tree_file(p) for p in paths]
+    per_file = [_read_tree_file(p, keep_empty) for p in paths]
     sentences = per_file[0][0]
     for p, (toks, _) in zip(paths[1:], per_file[1:]):
         if len(toks) != len(sentences):
@@ -93,6 +94,10 @@ def read_targets(paths: Sequence) -> tuple[list[list[str]], list[dict], list[lis
             if len(a) != len(b):
                 raise TreeFileError(f"{p}:{line}: tree has {len(b)} words but {paths[0]}:{line} has "
                                     f"{len(a)}; tree files must be line-aligned")
+    if keep_empty:  # an empty line (in every file: they are aligned) is no training sentence
+        keep = [s for s, sent in enumerate(sentences) if sent]
+        sentences = [sentences[s] for s in keep]
+        per_file = [([f[0][s] for s in keep], [f[1][s] for s in keep]) for f in per_file]
     if not sentences:
         raise TreeFileError(f"empty training set: {paths[0]} holds no trees")
     k = len(paths)
@@ -117,8 +122,12 @@ def read_sentences(source: str | Path | Iterable[str], name: str = "<input>") ->
     """
     if isinstance(source, (str, Path)):
         name = str(source)
-        with open(source, encoding="utf-8") as fh:
-            lines = fh.read().splitlines()
+        data = Path(source).read_bytes()
+        try:
+            lines = data.decode("utf-8").splitlines()
+        except UnicodeDecodeError as exc:
+            line = data.count(b"\n", 0, exc.start) + 1
+            raise TreeFileError(f"{name}:{line}: not valid UTF-8 ({exc.reason})") from None
     else:
         lines = [line.rstrip("\n") for line in source]
     out = []
@@ -278,7 +287,8 @@ def split_dev(n: int, fraction: float, seed: int) -> tuple[list[int], list[int]]
 
 def train_parser(trees, out_dir, parser_config: ParserConfig | None = None,
                  train_config: TrainConfig | None = None, dev_trees=None,
-                 dev_fraction: float = 0.1, quiet: bool = False, after_epoch=None) -> TrainResult:
+                 dev_fraction: float = 0.1, quiet: bool = False, after_epoch=None,
+                 keep_empty: bool = False) -> TrainResult:
     """Train a student on ``trees`` (one path, or K line-aligned paths for union distillation).
 
     Early stopping / model selection: on ``dev_trees`` (paths) when given, else on a random
@@ -290,9 +300,9 @@ def train_parser(trees, out_dir, parser_config: ParserConfig | None = None,
     tconf = train_config or TrainConfig()
     if not 0.0 <= dev_fraction < 1.0:
         raise ValueError(f"dev_fraction must be in [0, 1); got {dev_fraction!r}")
-    sentences, targets, refs = read_targets(trees)
+    sentences, targets, refs = read_targets(trees, keep_empty)
     if dev_trees:
-        d_sent, _, d_refs = read_targets(dev_trees)
+        d_sent, _, d_refs = read_targets(dev_trees, keep_empty)
         train_idx = list(range(len(sentences)))
     else:
         train_idx, dev_idx = split_dev(len(sentences), dev_fraction, tconf.seed)

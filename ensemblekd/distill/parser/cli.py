@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 __all__ = ["register_parser", "register_parse"]
 
@@ -33,6 +34,8 @@ def register_parser(distill_sub) -> None:
                    help="share of training sentences held out for model selection when no "
                    "--dev-trees (0: keep the last epoch)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="checkpoint directory")
+    p.add_argument("--keep-empty", action="store_true",
+                   help="allow empty lines in the tree files (those sentences are not trained on; default: error)")
     p.add_argument("--epochs", type=int, default=tc.epochs)
     p.add_argument("--batch-size", type=int, default=tc.batch_size)
     p.add_argument("--lr", type=float, default=tc.lr)
@@ -72,8 +75,15 @@ def register_parse(sub) -> None:
 
 
 def _train(args) -> int:
+    from ..._runtime import check_output_file
     from .api import train_parser
     from .config import ParserConfig, TrainConfig
+
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"-o {out}: exists and is not a directory (expected a checkpoint folder)")
+    if not out.exists():
+        check_output_file(out, "-o")  # its folder must exist
 
     pconf = ParserConfig(word_dim=args.word_dim, hidden=args.hidden, layers=args.layers,
                          mlp=args.mlp, dropout=args.dropout, lowercase=not args.cased)
@@ -81,7 +91,7 @@ def _train(args) -> int:
                         unk_alpha=args.unk_alpha, seed=args.seed, patience=args.patience,
                         device=args.device, threads=args.threads)
     result = train_parser(args.trees, args.output, pconf, tconf, dev_trees=args.dev_trees,
-                          dev_fraction=args.dev_fraction, quiet=args.quiet)
+                          dev_fraction=args.dev_fraction, quiet=args.quiet, keep_empty=args.keep_empty)
     dev = "" if result.best_dev is None else f", dev agreement F1 {result.best_dev:.2f}"
     print(f"saved {result.out_dir} (best epoch {result.best_epoch}{dev})", file=sys.stderr)
     return 0
