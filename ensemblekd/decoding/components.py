@@ -105,7 +105,8 @@ def make_scorer(model, adapter, rows: list[list[int]], tgt: str, num_components:
     if adapter.decoder_only:
         from .scorers import CausalLMScorer
 
-        return CausalLMScorer(model, rows, num_components=num_components, pad_token_id=adapter.pad_token_id)
+        return CausalLMScorer(model, rows, num_components=num_components, pad_token_id=adapter.pad_token_id,
+                              allowed_tokens=allowed_tokens)
     from .scorers import Seq2SeqScorer
 
     return Seq2SeqScorer(model, rows, adapter.decoder_prompt(tgt), num_components=num_components,

@@ -355,3 +355,26 @@ def test_single_token_bad_words_of_the_generation_config_are_never_produced():
     finally:
         t.model.generation_config.bad_words_ids = None
     assert all(banned not in r.token_ids for r in after) and after[i].token_ids != before[i].token_ids
+
+
+def test_decoder_only_restrict_vocab_and_bad_words(tmp_path):
+    """Decoder-only models obey the target vocabulary and the generation config's bad words (they were ignored)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    t = tiny("gpt2")
+    prompts = ["{src}: {text}\n{tgt}:", "Translate {src} to {tgt}: {text} =>"]
+    before = run(t, method="ebbs", prompts=prompts)
+    produced = sorted({x for r in before for x in r.token_ids})
+    assert len(produced) >= 2
+    allowed = produced[: len(produced) // 2] + [t.tokenizer.eos_token_id]
+    t.save(tmp_path)
+    (tmp_path / "ensemblekd_target_vocab.json").write_text(json.dumps({"fr": allowed}))
+    model, tok = AutoModelForCausalLM.from_pretrained(tmp_path).eval(), AutoTokenizer.from_pretrained(tmp_path)
+    got = translate(model, tok, SOURCES, src_lang="de", tgt_lang="fr", method="ebbs", prompts=prompts, beam_size=Z,
+                    max_new_tokens=T, restrict_vocab=True, progress=False)
+    assert all(set(r.token_ids) <= set(allowed) for r in got)
+    banned = produced[0]
+    model.generation_config.bad_words_ids = [[banned]]
+    got = translate(model, tok, SOURCES, src_lang="de", tgt_lang="fr", method="ebbs", prompts=prompts, beam_size=Z,
+                    max_new_tokens=T, progress=False)
+    assert all(banned not in r.token_ids for r in got)
