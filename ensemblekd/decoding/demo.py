@@ -50,8 +50,11 @@ def run_demo(quiet: bool = False, *, src: str = "de", tgt: str = "fr", limit: in
     if limit is not None:
         sources, refs = sources[:limit], refs[:limit]
     t0 = time.perf_counter()
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForSeq2SeqLM.from_pretrained(path, dtype=torch.float32).eval()
+    from .._runtime import quiet_hf_progress
+
+    with quiet_hf_progress(True):  # transformers' "Loading weights" bar is noise for a 7.6M-parameter model
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForSeq2SeqLM.from_pretrained(path, dtype=torch.float32).eval()
     load_s = time.perf_counter() - t0
 
     print(f"\n== Zero-shot MT demo: {src}→{tgt}, {len(sources)} sentences of test_2016_flickr, beam {beam_size} ==")
