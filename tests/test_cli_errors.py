@@ -111,3 +111,16 @@ def test_parser_commands(tmp_path):
     bad.write_bytes(b"a b\n\xff c\n")
     res = _run("parse", "--model", str(tmp_path / "p"), "-i", str(bad))
     assert res.returncode == 2 and f"{bad}:2: not valid UTF-8" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_parse_shows_a_progress_bar_unless_quiet(tmp_path):
+    trees = tmp_path / "t.txt"
+    trees.write_text("(X (X a) (X b))\n(X (X c) (X (X d) (X e)))\n")
+    model = tmp_path / "p"
+    res = _run("distill", "parser", "--trees", str(trees), "-o", str(model), "--epochs", "1", "--dev-fraction", "0",
+               "--hidden", "8", "--word-dim", "8", "--mlp", "8", "-q")
+    assert res.returncode == 0, res.stderr
+    res = _run("parse", "--model", str(model), "-i", str(trees))
+    assert res.returncode == 0 and "parse (viterbi)" in res.stderr and res.stdout.count("\n") == 2
+    res = _run("parse", "--model", str(model), "-i", str(trees), "-q")
+    assert res.returncode == 0 and res.stderr == ""

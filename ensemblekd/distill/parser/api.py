@@ -196,14 +196,14 @@ class Parser:
         self.model, self.vocab, self.config, self.device = model, vocab, config, device
 
     def predict_spans(self, sentences: Sequence[Sequence[str]], batch_size: int = 64,
-                      decode: str = "viterbi") -> list:
+                      decode: str = "viterbi", progress: bool = False) -> list:
         """Per sentence, int64 (n-1, 2) rows ``[start, end)`` of the predicted tree's internal nodes.
 
         ``decode="viterbi"``: the tree with the largest total span score.  ``"mbr"``: the tree
         with the largest sum of span *marginals* under the tree CRF (minimum Bayes risk for span
         recall; for a student trained on K teachers' trees the marginals estimate each span's
         vote share, so this mirrors the generative average itself).  Both decode with the CYK
-        kernel; mbr adds one inside-outside pass, O(N^3) per batch.
+        kernel; mbr adds one inside-outside pass, O(N^3) per batch.  ``progress``: a tqdm bar on stderr.
         """
         import torch
 
@@ -216,6 +216,11 @@ class Parser:
         self.model.eval()
         order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
         out: list = [None] * len(sentences)
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(sentences), desc=f"parse ({decode})", unit="sent", leave=False)
         with torch.no_grad():
             for start in range(0, len(order), batch_size):
                 idx = order[start:start + batch_size]
@@ -229,15 +234,19 @@ class Parser:
                         for b, i in enumerate(idx)]
                 for i, spans in zip(idx, cyk_best_trees(mats)):
                     out[i] = spans
+                if bar is not None:
+                    bar.update(len(idx))
+        if bar is not None:
+            bar.close()
         return out
 
     def parse(self, sentences: Sequence[Sequence[str]], batch_size: int = 64,
-              decode: str = "viterbi") -> list[str]:
+              decode: str = "viterbi", progress: bool = False) -> list[str]:
         """Bracket strings (label X) for tokenized sentences; see :meth:`predict_spans`."""
         for k, s in enumerate(sentences, start=1):
             if len(s) == 0:
                 raise TreeFileError(f"sentence {k} is empty; expected at least one token")
-        return spans_to_bracket(sentences, self.predict_spans(sentences, batch_size, decode))
+        return spans_to_bracket(sentences, self.predict_spans(sentences, batch_size, decode, progress))
 
 
 def load_parser(model_dir, device: str = "cpu") -> Parser:

@@ -71,6 +71,7 @@ def register_parse(sub) -> None:
                    help="viterbi: best total span score; mbr: best total span marginal (tree CRF)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar on stderr")
     p.set_defaults(func=_parse)
 
 
@@ -116,7 +117,7 @@ def _parse(args) -> int:
         sentences = read_sentences(sys.stdin, name="<stdin>")
     else:
         sentences = read_sentences(args.input)
-    trees = parser.parse(sentences, batch_size=args.batch_size, decode=args.decode)
+    trees = parser.parse(sentences, batch_size=args.batch_size, decode=args.decode, progress=not args.quiet)
     text = "".join(t + "\n" for t in trees)
     if args.output == "-":
         sys.stdout.write(text)
