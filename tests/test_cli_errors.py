@@ -124,3 +124,23 @@ def test_parse_shows_a_progress_bar_unless_quiet(tmp_path):
     assert res.returncode == 0 and "parse (viterbi)" in res.stderr and res.stdout.count("\n") == 2
     res = _run("parse", "--model", str(model), "-i", str(trees), "-q")
     assert res.returncode == 0 and res.stderr == ""
+
+
+def test_translate_arguments_are_checked_before_the_weights_load(tmp_path):
+    """A truncated weights file would fail to load: the argument error must come first."""
+    import shutil
+
+    from tests.decoding.tiny_models import tiny
+
+    d = tmp_path / "m"
+    shutil.copytree(tiny("m2m100").save(tmp_path / "good"), d)
+    (d / "model.safetensors").write_bytes(b"\0" * 100)
+    src = tmp_path / "src.txt"
+    src.write_text("Ein Hund.\n")
+    for args, message in [(["--tgt", "xx"], "tgt_lang='xx' is not a language code"),
+                          (["--tgt", "fr", "--pivots", "fr"], "equals the target language"),
+                          (["--tgt", "fr", "--pivots", "en", "--weights", "1"], "weights has 1 entries")]:
+        res = _run("translate", "--model", str(d), "--src", "de", "-i", str(src), "--quiet", *args)
+        assert res.returncode == 2 and message in res.stderr, res.stderr
+    res = _run("translate", "--model", str(d), "--src", "de", "--tgt", "fr", "-i", str(src), "--quiet")
+    assert res.returncode == 2 and "the weights cannot be loaded" in res.stderr

@@ -141,6 +141,37 @@ def _first_line(exc: BaseException) -> str:
     return (text[0] if text else type(exc).__name__)[:200]
 
 
+def _check_before_loading(args):
+    """Language codes, pivots, beam, weights, ... checked with the config and the tokenizer only (cheap), before
+    the weights load (the tokenizer is loaded again with the model; the API repeats the same checks)."""
+    from types import SimpleNamespace
+
+    from transformers import AutoConfig, AutoTokenizer, GenerationConfig
+
+    from .._runtime import quiet_hf_progress
+    from .api import _validate
+    from .languages import get_adapter
+
+    path = Path(args.model)
+    if not (path / "config.json").is_file():
+        return None  # load() names the problem
+    try:
+        config = AutoConfig.from_pretrained(path)
+        with quiet_hf_progress(True):
+            tokenizer = AutoTokenizer.from_pretrained(args.tokenizer or path)
+        try:
+            gen = GenerationConfig.from_pretrained(path)
+        except OSError:
+            gen = GenerationConfig.from_model_config(config)
+    except Exception:  # a broken folder: load() gives the message naming it
+        return None
+    adapter = get_adapter(SimpleNamespace(config=config, generation_config=gen), tokenizer)
+    _validate(adapter, [], src=args.src, tgt=args.tgt, pivots=tuple(args.pivots), method=args.method,
+              beam_size=args.beam, num_return=args.nbest, pivot_nbest=args.pivot_nbest, mbr_nbest=args.mbr_nbest,
+              batch_size=args.batch_size, length_penalty=args.length_penalty, voting=args.voting, mean=args.mean,
+              weights=args.weights, prompts=args.prompt, metric=args.mbr_metric)
+
+
 def _one_line(text: str, tabs: bool = False) -> str:
     text = text.replace("\r", " ").replace("\n", " ")
     return text.replace("\t", " ") if tabs else text
@@ -199,6 +230,7 @@ def _run(args) -> int:
     if done > len(sources):
         raise ValueError(f"--resume: {partial} has {done} lines but the input has {len(sources)}; not this input")
     set_threads(args.threads)
+    _check_before_loading(args)
     model, tokenizer = load(args.model, args.tokenizer, args.device, quiet=args.quiet)
     options = dict(
         src_lang=args.src, tgt_lang=args.tgt, pivots=tuple(args.pivots),
