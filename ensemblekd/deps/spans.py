@@ -61,10 +61,11 @@ def _subtree_spans_kernel(heads, offsets):
 subtree_spans_kernel = Kernel(_subtree_spans_kernel)
 
 
-def _span_votes_kernel(heads, offsets, weights):
-    """Packed (n, n+1) span-vote matrices of K aligned teachers: ``votes[s, e] = sum_k w_k #{words of
-    teacher k with span [s, e)}``, summed in teacher order.  Returns ``(votes, vote_offsets)``."""
-    n_teachers = heads.shape[0]
+def _span_votes_kernel(lo, hi, offsets, weights):
+    """Packed (n, n+1) span-vote matrices of K aligned teachers from their words' yields ``lo``, ``hi``
+    (int64 (K, W), see :func:`_subtree_spans_kernel`): ``votes[s, e] = sum_k w_k #{words of teacher k with
+    span [s, e)}``, summed in teacher order.  Returns ``(votes, vote_offsets)``."""
+    n_teachers = lo.shape[0]
     n_sent = offsets.shape[0] - 1
     vote_offsets = np.zeros(n_sent, np.int64)
     size = 0
@@ -73,29 +74,13 @@ def _span_votes_kernel(heads, offsets, weights):
         vote_offsets[b] = size
         size += n * (n + 1)
     votes = np.zeros(size)
-    lo = np.empty(heads.shape[1], np.int64)
-    hi = np.empty(heads.shape[1], np.int64)
     for k in range(n_teachers):
-        # subtree yields of teacher k (inline: kernels call no other kernel)
         for b in range(n_sent):
             o = offsets[b]
             n = offsets[b + 1] - o
-            for d in range(n):
-                lo[o + d] = d
-                hi[o + d] = d + 1
-            for d in range(n):
-                a = heads[k, o + d]
-                steps = 0
-                while a != 0 and steps < n:
-                    if d < lo[o + a - 1]:
-                        lo[o + a - 1] = d
-                    if d + 1 > hi[o + a - 1]:
-                        hi[o + a - 1] = d + 1
-                    a = heads[k, o + a - 1]
-                    steps += 1
             base = vote_offsets[b]
             for d in range(n):
-                votes[base + lo[o + d] * (n + 1) + hi[o + d]] += weights[k]
+                votes[base + lo[k, o + d] * (n + 1) + hi[k, o + d]] += weights[k]
     return votes, vote_offsets
 
 
@@ -207,11 +192,12 @@ def subtree_spans(heads: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, n
 
 def span_votes_packed(heads: np.ndarray, offsets: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Span votes of K aligned teachers (int64 (K, W) heads, shared offsets, (K,) weights) for :func:`f1_dp_packed`."""
-    return span_votes_kernel(
-        np.ascontiguousarray(heads, np.int64),
-        np.ascontiguousarray(offsets, np.int64),
-        np.ascontiguousarray(weights, np.float64),
-    )
+    heads = np.ascontiguousarray(heads, np.int64)
+    offsets = np.ascontiguousarray(offsets, np.int64)
+    yields = [subtree_spans(h, offsets) for h in heads]
+    lo = np.ascontiguousarray([y[0] for y in yields], np.int64).reshape(heads.shape)
+    hi = np.ascontiguousarray([y[1] for y in yields], np.int64).reshape(heads.shape)
+    return span_votes_kernel(lo, hi, offsets, np.ascontiguousarray(weights, np.float64))
 
 
 def f1_dp_packed(votes: np.ndarray, vote_offsets: np.ndarray, n_words: np.ndarray) -> np.ndarray:
