@@ -1,4 +1,4 @@
-"""Fixtures for the deps tests: kernels with numba and with the Python twins; the shared ED4UDP data."""
+"""Fixtures for the deps tests: the shared ED4UDP data (the `kernels` fixture is in tests/conftest.py)."""
 import os
 from pathlib import Path
 
@@ -13,10 +13,3 @@ def shared_ed4udp() -> Path:
     if not (root / "golden").is_dir():
         pytest.skip(f"ED4UDP golden data not found at {root} (set ENSEMBLEKD_SHARED); the embedded sample tests still run")
     return root
-
-
-@pytest.fixture(params=["numba", "python"])
-def kernels(request, monkeypatch):
-    """Run the test once with the numba kernels and once with their plain-Python twins."""
-    monkeypatch.setenv("ENSEMBLEKD_PUREPYTHON", "1" if request.param == "python" else "0")
-    return request.param

@@ -1,4 +1,4 @@
-"""Fixtures for the trees tests: run every kernel test with numba and with the Python twins."""
+"""Fixtures for the trees tests (the `kernels` fixture is in tests/conftest.py)."""
 import os
 from pathlib import Path
 
@@ -14,10 +14,3 @@ def shared_ptb() -> Path:
     if not (ptb / "teachers").is_dir():
         pytest.skip(f"full PTB teacher data not found at {ptb} (set ENSEMBLEKD_SHARED); the embedded sample tests still run")
     return ptb
-
-
-@pytest.fixture(params=["numba", "python"])
-def kernels(request, monkeypatch):
-    """Run the test once with the numba kernels and once with their plain-Python twins."""
-    monkeypatch.setenv("ENSEMBLEKD_PUREPYTHON", "1" if request.param == "python" else "0")
-    return request.param
