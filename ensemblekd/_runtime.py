@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 __all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_write_with", "atomic_path", "is_temporary", "resolve_device", "quiet_hf_progress",
-           "dist_info", "DistInfo", "set_threads", "DeviceError", "check_output_file", "check_input_file"]
+           "dist_info", "DistInfo", "set_threads", "DeviceError", "check_output_file", "check_input_file", "write_output"]
 
 
 class DeviceError(ValueError):
@@ -69,6 +69,17 @@ def check_output_file(path: str | os.PathLike, flag: str = "-o") -> Path:
     if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise ValueError(f"{flag} {path}: not writable")
     return path
+
+
+def write_output(path, text: str) -> None:
+    """A command's result: to stdout when ``path`` is None or ``-``, else atomically to the file."""
+    if path is None or str(path) == "-":
+        import sys
+
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        atomic_write_text(path, text)
 
 
 def check_input_file(path: str | os.PathLike, flag: str) -> Path:

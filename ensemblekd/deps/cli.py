@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 
@@ -62,7 +61,7 @@ def register(sub) -> None:
 
 
 def _average(args: argparse.Namespace) -> int:
-    from .._runtime import atomic_write_text, check_output_file
+    from .._runtime import check_output_file, write_output
     from .average import average_deps, check_weights
     from .evaluate import evaluate_deps
     from .io import format_conllu, format_deps, read_deps, read_tokens
@@ -91,10 +90,7 @@ def _average(args: argparse.Namespace) -> int:
         tags = None if args.tags is None else read_tokens(args.tags, teachers[0], indexed=True, what="tags")
     bank = average_deps(teachers, args.agg, weights=weights, beta=args.beta)
     text = format_deps(bank) if args.format == "attachment" else format_conllu(bank, words, tags)
-    if args.output is None:
-        sys.stdout.write(text)
-    else:
-        atomic_write_text(args.output, text)
+    write_output(args.output, text)
     return 0
 
 

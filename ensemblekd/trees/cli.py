@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 
@@ -35,7 +34,7 @@ def register(sub) -> None:
 
 
 def _average(args: argparse.Namespace) -> int:
-    from .._runtime import atomic_write_text, check_output_file
+    from .._runtime import check_output_file, write_output
     from .average import average_trees
     from .io import read_trees
 
@@ -45,10 +44,7 @@ def _average(args: argparse.Namespace) -> int:
     teachers = [read_trees(path, empty_lines=empty) for path in args.teachers]
     trees = average_trees(teachers, args.mode, weights=args.weights, label=args.label, empty_lines=empty)
     text = "\n".join(trees) + ("\n" if trees else "")
-    if args.output is None:
-        sys.stdout.write(text)
-    else:
-        atomic_write_text(args.output, text)
+    write_output(args.output, text)
     return 0
 
 

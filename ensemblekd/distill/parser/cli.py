@@ -119,10 +119,7 @@ def _parse(args) -> int:
         sentences = read_sentences(args.input)
     trees = parser.parse(sentences, batch_size=args.batch_size, decode=args.decode, progress=not args.quiet)
     text = "".join(t + "\n" for t in trees)
-    if args.output == "-":
-        sys.stdout.write(text)
-    else:
-        from ..._runtime import atomic_write_text
+    from ..._runtime import write_output
 
-        atomic_write_text(args.output, text)
+    write_output(args.output, text)
     return 0
