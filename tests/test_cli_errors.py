@@ -144,3 +144,18 @@ def test_translate_arguments_are_checked_before_the_weights_load(tmp_path):
         assert res.returncode == 2 and message in res.stderr, res.stderr
     res = _run("translate", "--model", str(d), "--src", "de", "--tgt", "fr", "-i", str(src), "--quiet")
     assert res.returncode == 2 and "the weights cannot be loaded" in res.stderr
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--loss", "gkd", "--gkd-lambda", "2"], "--gkd-lambda 2.0: expected a number in [0, 1]"),
+    (["--loss", "skl", "--skew-alpha", "-0.5"], "--skew-alpha -0.5: expected a number in [0, 1]"),
+    (["--loss", "llmr", "--llmr-scale", "0"], "--llmr-scale 0.0: expected a number > 0"),
+    (["--loss", "gkd", "--kd-top-p", "0"], "--kd-top-p 0.0: expected a number in (0, 1]"),
+])
+def test_distill_mt_loss_options_checked_before_any_work(tmp_path, flags, message):
+    src = tmp_path / "s.de"
+    src.write_text("Ein Hund.\n")
+    res = _run("distill", "mt", "--model", str(tmp_path / "no-model"), "--src", "de", "--tgt", "fr", "--pivots", "en",
+               "--sources", str(src), "--out", str(tmp_path / "o"), *flags)
+    assert res.returncode == 2 and message in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1

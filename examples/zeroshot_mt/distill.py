@@ -12,8 +12,10 @@ whole evaluation sets.  Teachers (students of the same name):
 * ``pivot_en`` the pivot path via English alone (the best single path on this testbed);
 * ``self``     the base model's own direct outputs;
 * ``union``    every component's output (direct, pivot en, pivot third) as a separate target;
-* ``<teacher>-kl``  word-level KD (``loss="kl"``) against the averaged components (direct + the teacher's
-  pivots), on that teacher's outputs.
+* ``<teacher>-<loss>``  another training objective on that teacher's outputs: ``kl``, ``rkl``, ``js``, ``tvd``,
+  ``skl``, ``srkl`` (word-level, against the averaged components: direct + the teacher's pivots), ``gkd<L>``
+  (on-policy mixing with student-sample probability L, e.g. ``gkd0.5``, ``gkd1``) or ``llmr`` (reward-induction
+  KD), with the options below.
 
 Base systems on the test sets (``direct``, ``pivot_en``, ``ebbs3``) come from ``benchmark.py``'s results
 (same model and decoding settings, all lines) when ``--benchmark`` is given; the others are decoded here.
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -51,7 +54,8 @@ def parse_args(argv=None):
     ap.add_argument("--out", type=Path, required=True, help="working directory (re-run to resume)")
     ap.add_argument("--lines", type=int, default=10000, help="first N train lines per source language")
     ap.add_argument("--students", nargs="*", default=[*TEACHERS, "ebbs2-kl"],
-                    help=f"students: {', '.join(TEACHERS)} or TEACHER-kl")
+                    help=f"students: {', '.join(TEACHERS)} or TEACHER-LOSS (LOSS: kl, rkl, js, tvd, skl, srkl, "
+                         "gkdLAMBDA, llmr)")
     ap.add_argument("--base", nargs="*", default=list(BASE), choices=list(BASE), help="base systems to evaluate")
     ap.add_argument("--eval-sets", nargs="+", default=["val"])
     ap.add_argument("--eval-lines", type=int, default=None, help="first N lines of each evaluation set")
@@ -69,6 +73,14 @@ def parse_args(argv=None):
     ap.add_argument("--replay", type=int, default=0, metavar="N",
                     help="also train on the gold supervised pairs (en<->de/fr/cs) of the first N train lines, mixed "
                          "with the distillation pairs, against forgetting the supervised directions (default: 0)")
+    ap.add_argument("--kd-temperature", type=float, default=1.0, help="student samples: temperature")
+    ap.add_argument("--kd-top-p", type=float, default=1.0, help="student samples: nucleus mass")
+    ap.add_argument("--skew-alpha", type=float, default=0.1, help="skl/srkl students: the skew")
+    ap.add_argument("--gkd-beta", type=float, default=0.5, help="gkd students: generalized JSD beta")
+    ap.add_argument("--llmr-next", default="softmax", choices=("softmax", "max"))
+    ap.add_argument("--llmr-reward", default="dense", choices=("dense", "sparse"))
+    ap.add_argument("--llmr-scale", type=float, default=1.0)
+    ap.add_argument("--llmr-clip", type=float, default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--beam", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
@@ -96,11 +108,20 @@ def teacher_records(root: Path, src: str, n: int) -> list[dict]:
     return out[:n]
 
 
+def split_student(name: str) -> tuple[str, str, dict]:
+    """``"ebbs2"`` -> ("ebbs2", "seqkd", {}); ``"ebbs2-gkd0.5"`` -> ("ebbs2", "gkd", {"gkd_lambda": 0.5})."""
+    teacher, _, loss = name.partition("-")
+    m = re.fullmatch(r"(seqkd|kl|rkl|js|tvd|skl|srkl|llmr|gkd)(\d+(?:\.\d+)?)?", loss or "seqkd")
+    if teacher not in TEACHERS or m is None or (m.group(2) and m.group(1) != "gkd"):
+        raise SystemExit(f"error: unknown student {name!r}; expected one of {TEACHERS} or TEACHER-LOSS")
+    extra = {"gkd_lambda": float(m.group(2))} if m.group(2) else {}
+    return teacher, m.group(1), extra
+
+
 def student_records(name: str, s: str, t: str, recs: list[dict]) -> tuple[list[dict], list[str]]:
     """(records {"targets", "pivots"}, pivot languages of the white-box teacher) for student ``name``."""
-    teacher, kl = (name[:-3], True) if name.endswith("-kl") else (name, False)
-    if teacher not in TEACHERS:
-        raise SystemExit(f"error: unknown student {name!r}; expected one of {TEACHERS} or TEACHER-kl")
+    teacher, loss, _ = split_student(name)
+    kl = loss != "seqkd"
     third = next(x for x in ("de", "fr", "cs") if x not in (s, t))
     pivots = [] if not kl else (["en", third] if teacher in ("ebbs3", "union") else ["en"])
     out = []
@@ -131,7 +152,7 @@ def train(args, name: str, tokenizer, adapter):
         examples += exs
         skipped += n
     if args.replay:  # gold supervised pairs: the base model's own training task, replayed
-        if name.endswith("-kl"):
+        if split_student(name)[1] != "seqkd":
             raise SystemExit("error: --replay is for SeqKD students (a word-level student has no teacher "
                              "distribution for gold pairs)")
         gold = {s: read_lines(args.data / f"train.{s}", args.replay) for s in ("en", "de", "fr", "cs")}
@@ -141,10 +162,12 @@ def train(args, name: str, tokenizer, adapter):
             exs, n = build_examples(adapter, tokenizer, s, t, gold[s], recs, [], False)
             examples += exs
             skipped += n
-    loss = "kl" if name.endswith("-kl") else "seqkd"
+    _, loss, extra = split_student(name)
     cfg = TrainConfig(max_steps=args.max_steps, lr=args.lr, warmup_steps=args.warmup_steps,
-                      max_tokens=args.max_tokens, seed=args.seed, loss=loss, save_every=100, logging_steps=25,
-                      device="cpu")
+                      max_tokens=args.max_tokens, seed=args.seed, loss=loss, save_every=50, logging_steps=25,
+                      device="cpu", kd_temperature=args.kd_temperature, kd_top_p=args.kd_top_p,
+                      skew_alpha=args.skew_alpha, gkd_beta=args.gkd_beta, llmr_next=args.llmr_next,
+                      llmr_reward=args.llmr_reward, llmr_scale=args.llmr_scale, llmr_clip=args.llmr_clip, **extra)
     with quiet_hf_progress(True):
         student = AutoModelForSeq2SeqLM.from_pretrained(args.model)
         teacher = AutoModelForSeq2SeqLM.from_pretrained(args.model).eval() if loss != "seqkd" else None

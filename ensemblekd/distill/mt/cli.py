@@ -60,9 +60,11 @@ def register_mt(distill_sub) -> None:
     t = p.add_argument_group("student training (Hugging Face Seq2SeqTrainer)")
     t.add_argument("--student", help="initialise the student from this checkpoint instead of --model "
                                      "(same architecture and vocabulary)")
-    t.add_argument("--loss", default="seqkd", choices=("seqkd", "kl", "rkl", "js", "tvd"),
+    t.add_argument("--loss", default="seqkd", choices=("seqkd", "kl", "rkl", "js", "tvd", "skl", "srkl", "gkd", "llmr"),
                    help="seqkd: cross-entropy on the teacher outputs; kl|rkl|js|tvd: word-level f-divergence "
-                        "against the averaged components (white-box teacher)")
+                        "against the averaged components (white-box teacher); skl|srkl: skew KL / skew reverse KL "
+                        "(DistiLLM); gkd: on-policy mixing with the generalized JSD (GKD); llmr: policy gradient "
+                        "with the teacher-induced reward (LLMR)")
     t.add_argument("--epochs", type=int, default=1)
     t.add_argument("--max-steps", type=int, default=None, help="optimizer updates (overrides --epochs)")
     t.add_argument("--lr", type=float, default=1e-4)
@@ -71,7 +73,22 @@ def register_mt(distill_sub) -> None:
     t.add_argument("--max-tokens", type=int, default=4096, help="padded tokens per batch and process")
     t.add_argument("--grad-accum", type=int, default=1, help="batches accumulated per update")
     t.add_argument("--label-smoothing", type=float, default=0.0)
-    t.add_argument("--kd-max-new-tokens", type=int, default=64, help="student samples (rkl/js/tvd): most tokens")
+    t.add_argument("--kd-max-new-tokens", type=int, default=64,
+                   help="student samples (rkl/js/tvd/srkl/gkd/llmr): most tokens")
+    t.add_argument("--kd-temperature", type=float, default=1.0, help="student samples: sampling temperature")
+    t.add_argument("--kd-top-p", type=float, default=1.0, help="student samples: nucleus (top-p) mass")
+    t.add_argument("--skew-alpha", type=float, default=0.1, help="skl/srkl: the skew alpha in [0, 1]")
+    t.add_argument("--gkd-lambda", type=float, default=0.5,
+                   help="gkd: probability that a batch is sampled from the student (else: the teacher's outputs)")
+    t.add_argument("--gkd-beta", type=float, default=0.5,
+                   help="gkd: generalized JSD beta (0: KL(teacher||student), 1: KL(student||teacher))")
+    t.add_argument("--llmr-next", default="softmax", choices=("softmax", "max"),
+                   help="llmr: next-state value, the teacher-policy expectation or the max of the teacher's scores")
+    t.add_argument("--llmr-reward", default="dense", choices=("dense", "sparse"),
+                   help="llmr: return-to-go per step (dense) or the whole return at every step (sparse)")
+    t.add_argument("--llmr-no-baseline", action="store_true", help="llmr: no baseline (default: the teacher's value)")
+    t.add_argument("--llmr-scale", type=float, default=1.0, help="llmr: advantages are divided by this")
+    t.add_argument("--llmr-clip", type=float, default=None, help="llmr: advantages clipped to [-C, C]")
     t.add_argument("--save-every", type=int, default=200, help="steps between resumable checkpoints")
     t.add_argument("--logging-steps", type=int, default=50, help="steps between logged losses")
     t.add_argument("--seed", type=int, default=0)
@@ -182,6 +199,10 @@ def _run_mt(args) -> int:
     train = TrainConfig(epochs=args.epochs, max_steps=args.max_steps, lr=args.lr, warmup_steps=args.warmup_steps,
                         weight_decay=args.weight_decay, max_tokens=args.max_tokens, grad_accum=args.grad_accum,
                         label_smoothing=args.label_smoothing, loss=args.loss, kd_max_new_tokens=args.kd_max_new_tokens,
+                        kd_temperature=args.kd_temperature, kd_top_p=args.kd_top_p, skew_alpha=args.skew_alpha,
+                        gkd_lambda=args.gkd_lambda, gkd_beta=args.gkd_beta, llmr_next=args.llmr_next,
+                        llmr_reward=args.llmr_reward, llmr_baseline=not args.llmr_no_baseline,
+                        llmr_scale=args.llmr_scale, llmr_clip=args.llmr_clip,
                         seed=args.seed, save_every=args.save_every, logging_steps=args.logging_steps,
                         device=args.device, precision=precision, report_to=args.report_to,
                         keep_state=args.keep_state, trainer_args=_trainer_args(args.trainer_arg))

@@ -14,6 +14,16 @@ loss       half on teacher-sampled prefixes        half on student-sampled prefi
 ``tvd``    ``1/2 TVD(p_t, q_t)``                   ``1/2 TVD(p_t, q_t)``
 =========  =====================================  =====================================
 
+Further step-wise divergences of the recent KD literature:
+
+* skew KL ``SKL_a(p || q) = KL(p || a p + (1-a) q)`` and skew reverse KL ``SRKL_a(p || q) =
+  KL(q || (1-a) p + a q)`` (DistiLLM, Ko et al., ICML 2024): ``a = 0`` gives KL / reverse KL, ``a = 1``
+  gives 0; the skew keeps the ratio inside the log bounded (``1/a``), so the gradient stays bounded where
+  the student (SKL) or the teacher (SRKL) puts almost no mass;
+* the generalized Jensen-Shannon divergence of GKD (Agarwal et al., ICLR 2024), ``JSD_b(p || q) =
+  b KL(p || m) + (1-b) KL(q || m)`` with ``m = b p + (1-b) q``, taken as ``KL(p || q)`` at ``b = 0`` and
+  ``KL(q || p)`` at ``b = 1`` (the end points TRL's GKD trainer uses); ``b = 1/2`` is JS.
+
 Everything here works on log-probabilities of shape ``(..., V)`` (typically ``(B, T, V)``) and
 an optional padding mask of shape ``(...)`` (``True``/1 = a real position).  The teacher may be a
 single model or an ensemble: :func:`ensemble_log_probs` averages the components'
@@ -39,6 +49,9 @@ __all__ = [
     "js_student_half",
     "tv_distance",
     "token_divergence",
+    "skew_kl_divergence",
+    "skew_reverse_kl_divergence",
+    "generalized_jsd",
     "ensemble_log_probs",
     "Prefixes",
     "fdistill_loss",
@@ -138,6 +151,55 @@ def tv_distance(teacher_logp, student_logp, mask=None, reduction: str = "mean"):
     _check(teacher_logp, student_logp, mask)
     diff = teacher_logp.detach().exp() - student_logp.exp()
     return _reduce(0.5 * diff.abs().sum(-1), mask, reduction)
+
+
+def _log_mix(a: float, teacher_logp, student_logp):
+    """log(a p + (1 - a) q) for 0 <= a <= 1 (exact at the end points)."""
+    if a == 0:
+        return student_logp
+    if a == 1:
+        return teacher_logp
+    return torch.logaddexp(teacher_logp + math.log(a), student_logp + math.log1p(-a))
+
+
+def _check_unit(name: str, value: float) -> None:
+    if not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):
+        raise ValueError(f"{name}={value!r}: expected a number in [0, 1]")
+
+
+def skew_kl_divergence(teacher_logp, student_logp, mask=None, reduction: str = "mean", alpha: float = 0.1):
+    """SKL_alpha(p || q) = KL(p || alpha p + (1 - alpha) q) per position (DistiLLM; Ko et al., 2024)."""
+    _check(teacher_logp, student_logp, mask)
+    _check_unit("alpha", alpha)
+    t = teacher_logp.detach()
+    return _reduce(_plogp_ratio(t, _log_mix(alpha, t, student_logp)), mask, reduction)
+
+
+def skew_reverse_kl_divergence(teacher_logp, student_logp, mask=None, reduction: str = "mean",
+                               alpha: float = 0.1, min_logprob: float = -100.0):
+    """SRKL_alpha(p || q) = KL(q || (1 - alpha) p + alpha q) per position (DistiLLM).  At ``alpha = 0``
+    the teacher log-prob is floored at ``min_logprob``, as in :func:`reverse_kl_divergence`."""
+    _check(teacher_logp, student_logp, mask)
+    _check_unit("alpha", alpha)
+    t = teacher_logp.detach()
+    if alpha == 0:
+        t = t.clamp_min(min_logprob)
+    return _reduce(_plogp_ratio(student_logp, _log_mix(1.0 - alpha, t, student_logp)), mask, reduction)
+
+
+def generalized_jsd(teacher_logp, student_logp, mask=None, reduction: str = "mean", beta: float = 0.5,
+                    min_logprob: float = -100.0):
+    """GKD's generalized JSD per position: ``beta KL(p || m) + (1 - beta) KL(q || m)``, ``m = beta p +
+    (1 - beta) q``; ``beta = 0``: KL(p || q), ``beta = 1``: KL(q || p) (teacher floored at ``min_logprob``)."""
+    _check(teacher_logp, student_logp, mask)
+    _check_unit("beta", beta)
+    t = teacher_logp.detach()
+    if beta == 0:
+        return _reduce(_plogp_ratio(t, student_logp), mask, reduction)
+    if beta == 1:
+        return _reduce(_plogp_ratio(student_logp, t.clamp_min(min_logprob)), mask, reduction)
+    m = _log_mix(beta, t, student_logp)
+    return _reduce(beta * _plogp_ratio(t, m) + (1.0 - beta) * _plogp_ratio(student_logp, m), mask, reduction)
 
 
 def token_divergence(name: str, teacher_logp, student_logp, mask=None, reduction: str = "mean"):
@@ -249,11 +311,16 @@ def sample_prefixes(next_log_probs: Callable[[torch.Tensor], torch.Tensor], star
 
 
 @torch.no_grad()
-def hf_sample_prefixes(model, max_new_tokens: int, **inputs):
+def hf_sample_prefixes(model, max_new_tokens: int, temperature: float = 1.0, top_p: float = 1.0, **inputs):
     """Sample prefixes with Hugging Face ``generate(do_sample=True, num_beams=1, top_k=0)``.
 
-    ``inputs``: the model inputs (``input_ids``, ``attention_mask``, ...).  Returns the generated
-    decoder sequences (encoder-decoder models: starting with the decoder start token).
+    ``inputs``: the model inputs (``input_ids``, ``attention_mask``, ...); ``temperature`` and ``top_p``
+    (nucleus) shape the sampling distribution only.  Returns the generated decoder sequences
+    (encoder-decoder models: starting with the decoder start token / prompt).
     """
-    return model.generate(**inputs, do_sample=True, num_beams=1, top_k=0, top_p=1.0,
-                          max_new_tokens=max_new_tokens)
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0; got {temperature}")
+    if not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1]; got {top_p}")
+    return model.generate(**inputs, do_sample=True, num_beams=1, top_k=0, top_p=float(top_p),
+                          temperature=float(temperature), max_new_tokens=max_new_tokens)

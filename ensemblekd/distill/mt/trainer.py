@@ -5,7 +5,12 @@ on the teacher's decoded outputs as if they were references.  In ensemble-then-d
 2025) the teacher is an ensemble decoded with EBBS and the student is initialised from the base model.
 With ``loss`` in ``kl|rkl|js|tvd`` the word-level f-divergence losses (Wen et al., ACL 2023;
 :mod:`.word_kd`) are used instead, against the averaged next-token distribution of the teacher's
-components (white-box teacher).
+components (white-box teacher); ``skl|srkl`` are DistiLLM's skew divergences (``skew_alpha``), ``gkd`` is
+on-policy mixing (a batch is sampled from the student with probability ``gkd_lambda``, the generalized
+JSD with ``gkd_beta``; Agarwal et al., ICLR 2024) and ``llmr`` the policy gradient with the
+teacher-induced reward (Li et al., COLING 2024; :mod:`.llmr`).  Student samples use ``kd_temperature``
+and ``kd_top_p``.  GKD's draw is a pure function of (seed, process, step, micro-batch), so a resumed run
+draws what an uninterrupted one does.
 
 What is ours: the losses (:meth:`KDTrainer.compute_loss`), the token-bucketed batches
 (:class:`.data.TokenBucketSampler`) and the data.  What is the engine's (``transformers.Seq2SeqTrainer`` on
@@ -33,6 +38,7 @@ import hashlib
 import json
 import math
 import os
+import random
 import shutil
 import sys
 from dataclasses import asdict, dataclass, field
@@ -44,8 +50,12 @@ from .data import KDDataset, TokenBucketSampler, TrainExample, collate
 __all__ = ["TrainConfig", "TrainResult", "ArchitectureMismatchError", "train_student", "LOSSES", "PRECISIONS",
            "last_checkpoint"]
 
-LOSSES = ("seqkd", "kl", "rkl", "js", "tvd")
+LOSSES = ("seqkd", "kl", "rkl", "js", "tvd", "skl", "srkl", "gkd", "llmr")
 PRECISIONS = ("fp32", "bf16", "fp16")
+_SAMPLED = ("rkl", "js", "tvd", "srkl", "gkd", "llmr")
+_LOSS_OPTIONS = {"kd_temperature": _SAMPLED, "kd_top_p": _SAMPLED, "skew_alpha": ("skl", "srkl"),
+                 "gkd_lambda": ("gkd",), "gkd_beta": ("gkd",), "llmr_next": ("llmr",), "llmr_reward": ("llmr",),
+                 "llmr_baseline": ("llmr",), "llmr_scale": ("llmr",), "llmr_clip": ("llmr",)}
 META = "ensemblekd_train.json"
 
 
@@ -77,6 +87,16 @@ class TrainConfig:
     label_smoothing: float = 0.0
     loss: str = "seqkd"
     kd_max_new_tokens: int = 64
+    kd_temperature: float = 1.0
+    kd_top_p: float = 1.0
+    skew_alpha: float = 0.1
+    gkd_lambda: float = 0.5
+    gkd_beta: float = 0.5
+    llmr_next: str = "softmax"
+    llmr_reward: str = "dense"
+    llmr_baseline: bool = True
+    llmr_scale: float = 1.0
+    llmr_clip: Optional[float] = None
     seed: int = 0
     save_every: int = 200
     logging_steps: int = 50
@@ -106,6 +126,24 @@ class TrainConfig:
             raise ValueError(f"--lr {self.lr!r}: expected a number > 0")
         if self.label_smoothing >= 1:
             raise ValueError(f"--label-smoothing {self.label_smoothing}: expected < 1")
+        for name in ("skew_alpha", "gkd_lambda", "gkd_beta", "kd_top_p"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1 or (name == "kd_top_p"
+                                                                                          and v == 0):
+                raise ValueError(f"--{name.replace('_', '-')} {v!r}: expected a number in "
+                                 + ("(0, 1]" if name == "kd_top_p" else "[0, 1]"))
+        for name in ("kd_temperature", "llmr_scale"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v > 0):
+                raise ValueError(f"--{name.replace('_', '-')} {v!r}: expected a number > 0")
+        if self.llmr_clip is not None and not (isinstance(self.llmr_clip, (int, float)) and self.llmr_clip > 0):
+            raise ValueError(f"--llmr-clip {self.llmr_clip!r}: expected a number > 0")
+        from .llmr import NEXT_VALUES, REWARDS
+
+        if self.llmr_next not in NEXT_VALUES:
+            raise ValueError(f"--llmr-next {self.llmr_next!r}: expected one of {', '.join(NEXT_VALUES)}")
+        if self.llmr_reward not in REWARDS:
+            raise ValueError(f"--llmr-reward {self.llmr_reward!r}: expected one of {', '.join(REWARDS)}")
         if isinstance(self.report_to, str):
             self.report_to = [self.report_to]
         self.report_to = list(self.report_to)
@@ -118,6 +156,9 @@ class TrainConfig:
         for key in ("device", "save_every", "logging_steps", "report_to", "keep_state", "trainer_args",
                     "precision"):
             d.pop(key)
+        for key, losses in _LOSS_OPTIONS.items():   # an option the loss does not read does not matter
+            if self.loss not in losses:
+                d.pop(key)
         return d
 
 
@@ -208,6 +249,17 @@ def _trainer_class():
             if teacher is not None:
                 teacher.to(self.args.device).eval().requires_grad_(False)
 
+        def _on_policy_draw(self) -> bool:
+            """GKD: sample this micro-batch from the student? True with probability ``gkd_lambda``, drawn
+            from (seed, process, step, micro-batch index) so that a resumed run draws the same."""
+            cfg = self.kd_config
+            if cfg.loss != "gkd" or cfg.gkd_lambda in (0, 1):
+                return cfg.loss == "gkd" and cfg.gkd_lambda == 1
+            step = self.state.global_step
+            micro = self._kd_micro + 1 if getattr(self, "_kd_step", None) == step else 0
+            self._kd_step, self._kd_micro = step, micro
+            return random.Random(f"{cfg.seed}/{self.args.process_index}/{step}/{micro}").random() < cfg.gkd_lambda
+
         def get_train_dataloader(self):
             sampler = TokenBucketSampler(self.kd_examples, self.kd_config.max_tokens, self.kd_config.seed,
                                          rank=self.args.process_index, world_size=self.args.world_size)
@@ -233,8 +285,8 @@ def _trainer_class():
             else:
                 from .word_kd import word_level_terms
 
-                t_sum, s_mean = word_level_terms(cfg.loss, model, self.teacher, inputs, pad_id=self.pad_id,
-                                                 eos_id=self.eos_id, kd_max_new_tokens=cfg.kd_max_new_tokens)
+                t_sum, s_mean = word_level_terms(cfg, model, self.teacher, inputs, pad_id=self.pad_id,
+                                                 eos_id=self.eos_id, on_policy=self._on_policy_draw())
                 loss = 0.0
                 if t_sum is not None:
                     loss = loss + t_sum / n * scale

@@ -1,4 +1,4 @@
-"""Word-level KD terms for the student trainer (``--loss kl|rkl|js|tvd``).
+"""Word-level and on-policy KD terms for the student trainer (``--loss kl|rkl|js|tvd|skl|srkl|gkd|llmr``).
 
 The teacher is white-box: the frozen base model read through each of an example's K component inputs
 (the source for the direct component, the pivot translations for the pivot components), and its
@@ -16,12 +16,19 @@ tokens (the trainer divides it by the global number of target tokens, like the S
 exact under data parallelism and gradient accumulation) and the student-prefix half as a MEAN over this
 batch's sampled tokens (samples differ per process anyway).
 
-Cost per step: 1 (kl) or 2 (others) student forwards, one teacher forward over the K component rows per
-set of prefixes, and for rkl/js/tvd one sampling pass of up to ``kd_max_new_tokens`` steps.
+The same two kinds of prefixes serve the newer objectives: skew KL on the teacher's outputs and skew
+reverse KL on student samples (DistiLLM, :func:`.losses.skew_kl_divergence`); GKD's generalized JSD on a
+batch of student samples with probability lambda, else on the teacher's outputs (Agarwal et al., 2024:
+on-policy distillation, here for encoder-decoder students); LLMR's policy gradient with the
+teacher-induced reward on student samples (:mod:`.llmr`).
+
+Cost per step: 1 (kl, skl, gkd off-policy) or 2 (others) student forwards, one teacher forward over the K
+component rows per set of prefixes, and for the student-sampled losses one sampling pass of up to
+``kd_max_new_tokens`` steps.
 """
 from __future__ import annotations
 
-__all__ = ["teacher_log_probs", "word_level_terms"]
+__all__ = ["teacher_log_probs", "word_level_terms", "TEACHER_SIDE", "STUDENT_SIDE"]
 
 
 def teacher_log_probs(teacher, batch: dict, decoder_input_ids):
@@ -38,8 +45,9 @@ def teacher_log_probs(teacher, batch: dict, decoder_input_ids):
         return torch.stack([ensemble_log_probs(logp[owner == b]) for b in range(decoder_input_ids.shape[0])])
 
 
-def _student_sampled(model, teacher, batch: dict, max_new_tokens: int, pad_id: int, eos_id: int):
-    """(teacher log-probs, student log-probs, mask) on prefixes sampled from the student, or None."""
+def _student_sampled(model, teacher, batch: dict, cfg, pad_id: int, eos_id: int):
+    """(teacher log-probs, student log-probs, mask, sampled tokens) on sequences sampled from the student
+    (``cfg.kd_temperature``, ``cfg.kd_top_p``, at most ``cfg.kd_max_new_tokens``), or None."""
     import torch
 
     from .losses import hf_sample_prefixes
@@ -50,9 +58,9 @@ def _student_sampled(model, teacher, batch: dict, max_new_tokens: int, pad_id: i
     was_training = model.training
     model.eval()
     core = getattr(model, "module", model)   # DDP-wrapped students generate through the inner model
-    seq = hf_sample_prefixes(core, max_new_tokens, input_ids=batch["input_ids"],
-                             attention_mask=batch["attention_mask"], decoder_input_ids=prompts,
-                             pad_token_id=pad_id, eos_token_id=eos_id)
+    seq = hf_sample_prefixes(core, cfg.kd_max_new_tokens, temperature=cfg.kd_temperature, top_p=cfg.kd_top_p,
+                             input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                             decoder_input_ids=prompts, pad_token_id=pad_id, eos_token_id=eos_id)
     model.train(was_training)
     if seq.shape[1] <= prompt_len:  # nothing generated
         return None
@@ -66,31 +74,57 @@ def _student_sampled(model, teacher, batch: dict, max_new_tokens: int, pad_id: i
     mask = sampled & (eos_before == 0) & real
     student = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                     decoder_input_ids=dec_in).logits
-    return teacher_log_probs(teacher, batch, dec_in), torch.log_softmax(student.float(), dim=-1), mask
+    return (teacher_log_probs(teacher, batch, dec_in), torch.log_softmax(student.float(), dim=-1), mask,
+            predicted)
 
 
-def word_level_terms(name: str, model, teacher, batch: dict, *, pad_id: int, eos_id: int,
-                     kd_max_new_tokens: int = 64):
-    """``(teacher_half_sum, student_half_mean)`` of the f-DISTILL loss ``name`` (module doc); a half
-    the loss does not have is ``None``.  ``kl``: KL(p||q) on the teacher's outputs; ``rkl``: KL(q||p) on
-    student samples; ``js``, ``tvd``: half of each."""
+TEACHER_SIDE = {"kl": 1.0, "js": 0.5, "tvd": 0.5, "skl": 1.0}     # loss -> weight of the teacher-prefix half
+STUDENT_SIDE = {"rkl": 1.0, "js": 0.5, "tvd": 0.5, "srkl": 1.0, "llmr": 1.0}
+
+
+def word_level_terms(cfg, model, teacher, batch: dict, *, pad_id: int, eos_id: int, on_policy: bool = False):
+    """``(teacher_half_sum, student_half_mean)`` of the loss ``cfg.loss`` (a :class:`.trainer.TrainConfig`);
+    a half the loss does not have is ``None``.
+
+    ``kl``, ``skl``: on the teacher's outputs; ``rkl``, ``srkl``, ``llmr``: on student samples; ``js``,
+    ``tvd``: half of each; ``gkd``: the generalized JSD (``cfg.gkd_beta``) on student samples if
+    ``on_policy`` (the trainer draws it with probability ``cfg.gkd_lambda`` per batch), else on the teacher's
+    outputs, which are the ensemble's decoded sequences (TRL's ``seq_kd`` mode).
+    """
+    import functools
+
     import torch
 
-    from .losses import js_student_half, js_teacher_half, kl_divergence, reverse_kl_divergence, tv_distance
+    from . import losses as L
+    from .llmr import llmr_loss
 
+    name = cfg.loss
+    teacher_fns = {"kl": L.kl_divergence, "js": L.js_teacher_half, "tvd": L.tv_distance,
+                   "skl": functools.partial(L.skew_kl_divergence, alpha=cfg.skew_alpha),
+                   "gkd": functools.partial(L.generalized_jsd, beta=cfg.gkd_beta)}
+    student_fns = {"rkl": L.reverse_kl_divergence, "js": L.js_student_half, "tvd": L.tv_distance,
+                   "srkl": functools.partial(L.skew_reverse_kl_divergence, alpha=cfg.skew_alpha),
+                   "gkd": functools.partial(L.generalized_jsd, beta=cfg.gkd_beta)}
+    on_teacher = name in TEACHER_SIDE or (name == "gkd" and not on_policy)
+    on_student = name in STUDENT_SIDE or (name == "gkd" and on_policy)
+    if not (on_teacher or on_student):
+        raise ValueError(f"loss {name!r} is not a word-level loss")
     t_sum = s_mean = None
-    if name in ("kl", "js", "tvd"):
+    if on_teacher:
         student = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                         decoder_input_ids=batch["decoder_input_ids"],
                         decoder_attention_mask=batch["decoder_attention_mask"]).logits
         args = (teacher_log_probs(teacher, batch, batch["decoder_input_ids"]),
                 torch.log_softmax(student.float(), dim=-1), batch["labels"] != -100)
-        fn = {"kl": kl_divergence, "js": js_teacher_half, "tvd": tv_distance}[name]
-        t_sum = fn(*args, reduction="sum") * (1.0 if name == "kl" else 0.5)
-    if name in ("rkl", "js", "tvd"):
-        side = _student_sampled(model, teacher, batch, kd_max_new_tokens, pad_id, eos_id)
+        t_sum = teacher_fns[name](*args, reduction="sum") * TEACHER_SIDE.get(name, 1.0)
+    if on_student:
+        side = _student_sampled(model, teacher, batch, cfg, pad_id, eos_id)
         if side is None:
             raise RuntimeError("the student generated no tokens to sample prefixes from")
-        fn = {"rkl": reverse_kl_divergence, "js": js_student_half, "tvd": tv_distance}[name]
-        s_mean = fn(*side, reduction="mean") * (1.0 if name == "rkl" else 0.5)
+        t_logp, s_logp, mask, tokens = side
+        if name == "llmr":
+            s_mean = llmr_loss(t_logp, s_logp, tokens, mask, next_value=cfg.llmr_next, reward=cfg.llmr_reward,
+                               baseline=cfg.llmr_baseline, scale=cfg.llmr_scale, clip=cfg.llmr_clip)
+        else:
+            s_mean = student_fns[name](t_logp, s_logp, mask, reduction="mean") * STUDENT_SIDE.get(name, 1.0)
     return t_sum, s_mean

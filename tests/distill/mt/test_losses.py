@@ -170,3 +170,55 @@ def test_hf_sample_prefixes_with_tiny_model():
     ids = torch.tensor([[5, 6, 7, 1]])
     out = L.hf_sample_prefixes(model, 5, input_ids=ids, attention_mask=torch.ones_like(ids))
     assert out.shape[0] == 1 and 2 <= out.shape[1] <= 6 and int(out[0, 0]) == 0
+
+
+# --------------------------------------------------------------------------- skew divergences and GKD's JSD
+def _np_kl(a, b):
+    return float(np.sum(np.where(a > 0, a * (np.log(a) - np.log(b)), 0.0)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_skew_and_generalized_jsd_match_their_closed_forms(data):
+    v = data.draw(st.integers(2, 6))
+    p = np.array(data.draw(st.lists(st.floats(0.01, 10.0), min_size=v, max_size=v)))
+    q = np.array(data.draw(st.lists(st.floats(0.01, 10.0), min_size=v, max_size=v)))
+    a = data.draw(st.floats(0.0, 1.0))
+    p, q = p / p.sum(), q / q.sum()
+    tp, tq = torch.tensor(p).log()[None], torch.tensor(q).log()[None]
+    assert float(L.skew_kl_divergence(tp, tq, alpha=a)) == pytest.approx(_np_kl(p, a * p + (1 - a) * q), abs=1e-9)
+    assert float(L.skew_reverse_kl_divergence(tp, tq, alpha=a)) == pytest.approx(
+        _np_kl(q, (1 - a) * p + a * q), abs=1e-9)
+    m = a * p + (1 - a) * q
+    want = _np_kl(p, q) if a == 0 else _np_kl(q, p) if a == 1 else a * _np_kl(p, m) + (1 - a) * _np_kl(q, m)
+    assert float(L.generalized_jsd(tp, tq, beta=a)) == pytest.approx(want, abs=1e-9)
+    # the skew bounds the log-ratio: SKL_a <= log(1 / a)
+    if a > 0:
+        assert float(L.skew_kl_divergence(tp, tq, alpha=a)) <= math.log(1 / a) + 1e-9
+
+
+def test_skew_and_gjsd_end_points():
+    p, q = _logp([[1, 2, 3, 4]]), _logp([[4, 1, 1, 2]])
+    f = lambda fn, **kw: float(fn(p, q, **kw))  # noqa: E731
+    assert f(L.skew_kl_divergence, alpha=0.0) == pytest.approx(f(L.kl_divergence), abs=1e-12)
+    assert f(L.skew_reverse_kl_divergence, alpha=0.0) == pytest.approx(f(L.reverse_kl_divergence), abs=1e-12)
+    assert f(L.skew_kl_divergence, alpha=1.0) == 0 and f(L.skew_reverse_kl_divergence, alpha=1.0) == 0
+    assert f(L.generalized_jsd, beta=0.0) == pytest.approx(f(L.kl_divergence), abs=1e-12)
+    assert f(L.generalized_jsd, beta=1.0) == pytest.approx(f(L.reverse_kl_divergence), abs=1e-12)
+    assert f(L.generalized_jsd, beta=0.5) == pytest.approx(f(L.js_divergence), abs=1e-12)
+    assert f(L.skew_kl_divergence, alpha=0.1) < f(L.kl_divergence)
+    with pytest.raises(ValueError, match="alpha"):
+        L.skew_kl_divergence(p, q, alpha=1.5)
+    with pytest.raises(ValueError, match="beta"):
+        L.generalized_jsd(p, q, beta=-0.1)
+
+
+@pytest.mark.parametrize("fn,kw", [(L.skew_kl_divergence, {"alpha": 0.1}), (L.skew_reverse_kl_divergence,
+                                   {"alpha": 0.1}), (L.skew_reverse_kl_divergence, {"alpha": 0.0}),
+                                   (L.generalized_jsd, {"beta": 0.5}), (L.generalized_jsd, {"beta": 1.0})])
+def test_new_divergences_have_finite_gradients_when_teacher_has_zeros(fn, kw):
+    teacher = _logp([[0.5, 0.5, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]])
+    logits = torch.randn(2, 4, dtype=torch.float64, requires_grad=True)
+    loss = fn(teacher, torch.log_softmax(logits, -1), **kw)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(logits.grad).all() and logits.grad.abs().sum() > 0

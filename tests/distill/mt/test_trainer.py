@@ -1,6 +1,7 @@
 """The student trainer on the HF engine: batches across ranks, labels, loss == HF's, kill-and-resume
 determinism, pruning, refused resumes, word-level losses, errors."""
 import copy
+import math
 import random
 
 import pytest
@@ -200,7 +201,7 @@ def test_empty_training_set_and_bad_config(tmp_path):
                       pad_id=PAD, quiet=True)
 
 
-@pytest.mark.parametrize("loss", ["kl", "rkl", "js", "tvd"])
+@pytest.mark.parametrize("loss", ["kl", "rkl", "js", "tvd", "skl", "srkl", "gkd"])
 def test_word_level_losses_zero_when_student_is_teacher(tmp_path, loss):
     # one component whose input is the student's own input, no dropout: teacher == student, so every
     # f-divergence is 0 at the first step; a second component makes it positive
@@ -218,3 +219,70 @@ def test_word_level_losses_zero_when_student_is_teacher(tmp_path, loss):
     r = train_student(copy.deepcopy(base), other, tmp_path / "run", cfg, pad_id=PAD, eos_id=EOS,
                       teacher=copy.deepcopy(base), quiet=True)
     assert r.steps == 1 and r.losses and r.losses[0] > 0
+
+
+def test_gkd_draw_is_a_pure_function_of_seed_process_step_and_micro_batch(tmp_path):
+    exs = examples(4, with_teacher=True)
+    draws = {}
+    for lam in (0.0, 0.5, 1.0):
+        cfg = TrainConfig(loss="gkd", gkd_lambda=lam, device="cpu", seed=3)
+        t = _trainer(tiny_m2m(), cfg, tmp_path / str(lam), exs, teacher=tiny_m2m())
+        seq = []
+        for step in range(200):
+            t.state.global_step = step
+            seq += [t._on_policy_draw(), t._on_policy_draw()]   # two micro-batches per step
+        draws[lam] = seq
+    assert not any(draws[0.0]) and all(draws[1.0])
+    assert 0.4 < sum(draws[0.5]) / len(draws[0.5]) < 0.6
+    t = _trainer(tiny_m2m(), TrainConfig(loss="gkd", device="cpu", seed=3), tmp_path / "again", exs,
+                 teacher=tiny_m2m())
+    t.state.global_step = 17        # a resumed run starts mid-way and draws the same
+    assert [t._on_policy_draw(), t._on_policy_draw()] == draws[0.5][34:36]
+
+
+def test_gkd_kill_and_resume_gives_same_weights(tmp_path):
+    exs = examples(10, with_teacher=True)
+    cfg = TrainConfig(max_steps=6, lr=3e-3, max_tokens=20, save_every=2, seed=1, device="cpu", loss="gkd",
+                      gkd_lambda=0.5, kd_max_new_tokens=4, logging_steps=1)
+    init, teacher = tiny_m2m().state_dict(), tiny_m2m(seed=5)
+    ref = tiny_m2m()
+    ref.load_state_dict(init)
+    full = train_student(ref, exs, tmp_path / "a", cfg, pad_id=PAD, eos_id=EOS, teacher=copy.deepcopy(teacher),
+                         quiet=True)
+    crashed = tiny_m2m()
+    crashed.load_state_dict(init)
+    with pytest.raises(Killed):
+        train_student(crashed, exs, tmp_path / "b", cfg, pad_id=PAD, eos_id=EOS, teacher=copy.deepcopy(teacher),
+                      quiet=True, callbacks=[_kill_at(3)])
+    torch.manual_seed(999)
+    resumed = tiny_m2m(seed=7)
+    res = train_student(resumed, exs, tmp_path / "b", cfg, pad_id=PAD, eos_id=EOS, teacher=copy.deepcopy(teacher),
+                        quiet=True)
+    assert res.resumed_from == 2 and res.steps == full.steps == 6
+    a, b = ref.state_dict(), resumed.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("opts", [{"llmr_reward": "dense"}, {"llmr_reward": "sparse", "llmr_next": "max",
+                                                              "llmr_baseline": False, "llmr_clip": 1.0}])
+def test_llmr_trains_and_moves_the_student(tmp_path, opts):
+    exs = examples(8, with_teacher=True)
+    cfg = TrainConfig(max_steps=2, lr=1e-2, max_tokens=1000, loss="llmr", kd_max_new_tokens=5, device="cpu",
+                      logging_steps=1, kd_temperature=1.5, kd_top_p=0.9, **opts)
+    student = tiny_m2m(dropout=0.0)
+    before = copy.deepcopy(student.state_dict())
+    r = train_student(student, exs, tmp_path, cfg, pad_id=PAD, eos_id=EOS, teacher=tiny_m2m(seed=4), quiet=True)
+    assert r.steps == 2 and all(math.isfinite(x) for x in r.losses)
+    assert max((student.state_dict()[k] - before[k]).abs().max().item() for k in before) > 1e-4
+
+
+def test_new_loss_options_are_checked():
+    for kw, flag in (({"gkd_lambda": 1.5}, "--gkd-lambda"), ({"skew_alpha": -1}, "--skew-alpha"),
+                     ({"kd_top_p": 0}, "--kd-top-p"), ({"kd_temperature": 0}, "--kd-temperature"),
+                     ({"llmr_next": "mean"}, "--llmr-next"), ({"llmr_reward": "x"}, "--llmr-reward"),
+                     ({"llmr_clip": 0}, "--llmr-clip")):
+        with pytest.raises(ValueError, match=flag):
+            TrainConfig(**kw)
+    # an option the loss does not read does not block a resume
+    assert TrainConfig(loss="kl", gkd_beta=0.9).fingerprint() == TrainConfig(loss="kl").fingerprint()
+    assert TrainConfig(loss="gkd", gkd_beta=0.9).fingerprint() != TrainConfig(loss="gkd").fingerprint()

@@ -1,0 +1,126 @@
+"""LLMR: distillation with a reward induced by the teacher (Li, Hao, Mou, COLING 2024).
+
+The teacher's next-token scores are read as a q-function, ``q(s, a) = f(s, a)`` (Hao et al., NeurIPS
+2022); Bellman optimality then induces the reward
+
+    r(s_t, a_t) = f(s_t, a_t) - V(s_{t+1}),     s_{t+1} = s_t + [a_t],
+
+with ``V(s) = max_a f(s, a)`` (``next_value="max"``) or the teacher-policy expectation ``V(s) =
+sum_a softmax(f(s))_a f(s, a)`` (``next_value="softmax"``), and ``V = 0`` after the last step (EOS, or the
+sampling length limit).  ``f`` is centred per state (its mean over the vocabulary is subtracted): a
+per-state constant does not change the policy the q-function describes (Theorem 3 of the paper), and
+centring removes it from the reward altogether.  Without centring, ``f + c_s`` gives ``r + c_{s_t} -
+c_{s_{t+1}}`` (``+ c_{s_t}`` at the last step), so every return-to-go moves by the state constant
+``c_{s_t}``: the policy-gradient update is unchanged in expectation, and exactly with the baseline.
+
+The student is trained by REINFORCE on its own samples ``y ~ q``:
+
+    loss = - sum_t A_t log q(a_t | s_t) / (number of sampled tokens),
+    A_t  = (G_t - b_t) / scale, clipped to [-clip, clip] if ``clip`` is set,
+
+with the dense return-to-go ``G_t = sum_{t' >= t} r_t'`` or, sparse, the whole return ``G_0`` at every
+step (``reward="sparse"``; the baseline is then ``b_0``), and the baseline ``b_t = sum_a softmax(f(s_t))_a
+f(s_t, a)``, the teacher's own value of the state (``baseline=False``: ``b = 0``).  With ``next_value=
+"softmax"`` and the baseline, a student equal to the teacher gets an advantage of conditional mean zero
+at every state (the expectations telescope).
+
+Ensembles: ``f`` is the log of the components' averaged probabilities, ``log sum_k w_k p_k(a | s)``
+(:func:`.losses.ensemble_log_probs`).  For one component this is the model's logits minus a per-state
+constant, so after centring it equals the official code's centred logits; for K components it is the
+log-probability of the distribution the word-level losses distil (rather than, say, averaged logits).
+
+Compared with the official implementation (MANGA-UOFA/LMReward, ``reinforce.py``), this one samples
+on-policy (no importance weights of a lagged actor), takes the softmax next value with the NEXT state's
+policy (the official line weights the next state's logits with the current state's softmax), treats the
+sampling length limit as terminal, and has no entropy term.  Shapes: ``(B, T, V)`` teacher scores at the
+states ``s_t`` (position t predicts ``tokens[:, t]``), ``(B, T)`` tokens and mask; O(B T V) time.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+__all__ = ["NEXT_VALUES", "REWARDS", "induced_reward", "advantages", "reinforce_loss", "llmr_loss"]
+
+NEXT_VALUES = ("softmax", "max")
+REWARDS = ("dense", "sparse")
+
+
+def _state_values(f: torch.Tensor, how: str) -> torch.Tensor:
+    if how == "max":
+        return f.max(dim=-1).values
+    return (torch.softmax(f, dim=-1) * f).sum(-1)
+
+
+def induced_reward(teacher_scores: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor, *,
+                   next_value: str = "softmax", center: bool = True, min_score: float = -100.0):
+    """The teacher-induced reward ``r`` (B, T) and the teacher's state values ``b`` (B, T), both 0 at
+    masked positions.
+
+    ``teacher_scores``: ``f`` (B, T, V), e.g. teacher log-probs or logits (floored at ``min_score`` so that
+    ``-inf`` from a masked vocabulary stays finite); ``tokens``: the actions ``a_t`` (B, T); ``mask``: True
+    at real steps (a prefix of each row: up to and including EOS).
+    """
+    if next_value not in NEXT_VALUES:
+        raise ValueError(f"next_value={next_value!r}; expected one of {NEXT_VALUES}")
+    if teacher_scores.dim() != 3 or tuple(tokens.shape) != tuple(teacher_scores.shape[:2]):
+        raise ValueError(f"teacher scores {tuple(teacher_scores.shape)} and tokens {tuple(tokens.shape)}: "
+                         "expected (B, T, V) and (B, T)")
+    if tuple(mask.shape) != tuple(tokens.shape):
+        raise ValueError(f"mask has shape {tuple(mask.shape)}; expected {tuple(tokens.shape)}")
+    f = teacher_scores.detach()
+    f = (f if f.dtype == torch.float64 else f.float()).clamp_min(min_score)
+    if center:
+        f = f - f.mean(dim=-1, keepdim=True)
+    m = mask.to(f.dtype)
+    chosen = f.gather(-1, tokens.long()[..., None]).squeeze(-1)
+    value = _state_values(f, next_value)
+    nxt = torch.cat([value[:, 1:] * m[:, 1:], value.new_zeros(value.shape[0], 1)], dim=1)
+    reward = (chosen - nxt) * m
+    baseline = _state_values(f, "softmax") * m
+    return reward, baseline
+
+
+def advantages(reward: torch.Tensor, baseline: Optional[torch.Tensor], mask: torch.Tensor, *,
+               kind: str = "dense", scale: float = 1.0, clip: Optional[float] = None) -> torch.Tensor:
+    """``A_t = (G_t - b_t) / scale`` (clipped), 0 at masked positions; ``kind`` dense or sparse (module doc)."""
+    if kind not in REWARDS:
+        raise ValueError(f"reward={kind!r}; expected one of {REWARDS}")
+    if not scale > 0:
+        raise ValueError(f"scale={scale!r}: expected a number > 0")
+    if clip is not None and not clip > 0:
+        raise ValueError(f"clip={clip!r}: expected a number > 0 (or None)")
+    m = mask.to(reward.dtype)
+    returns = torch.flip(torch.cumsum(torch.flip(reward * m, [1]), dim=1), [1])
+    adv = returns - (baseline * m if baseline is not None else 0.0)
+    if kind == "sparse":
+        adv = adv[:, :1].expand_as(adv)
+    adv = adv / scale
+    if clip is not None:
+        adv = adv.clamp(-clip, clip)
+    return adv * m
+
+
+def reinforce_loss(student_logp: torch.Tensor, tokens: torch.Tensor, adv: torch.Tensor, mask: torch.Tensor,
+                   reduction: str = "mean") -> torch.Tensor:
+    """``- sum_t A_t log q(a_t | s_t)`` over real steps; ``mean``: divided by their number.
+
+    ``student_logp``: (B, T, V) with gradient; ``adv``: (B, T) constants.
+    """
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"reduction={reduction!r}; expected 'mean' or 'sum'")
+    m = mask.to(student_logp.dtype)
+    logq = student_logp.gather(-1, tokens.long()[..., None]).squeeze(-1)
+    logq = torch.where(m > 0, logq, torch.zeros_like(logq))
+    total = -(adv.detach() * logq * m).sum()
+    return total / m.sum().clamp_min(1.0) if reduction == "mean" else total
+
+
+def llmr_loss(teacher_scores, student_logp, tokens, mask, *, next_value: str = "softmax",
+              reward: str = "dense", baseline: bool = True, scale: float = 1.0, clip: Optional[float] = None,
+              center: bool = True, reduction: str = "mean") -> torch.Tensor:
+    """The LLMR policy-gradient loss on student samples ``tokens`` (module doc)."""
+    r, b = induced_reward(teacher_scores, tokens, mask, next_value=next_value, center=center)
+    adv = advantages(r, b if baseline else None, mask, kind=reward, scale=scale, clip=clip)
+    return reinforce_loss(student_logp, tokens, adv, mask, reduction)
