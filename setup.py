@@ -8,8 +8,14 @@ run time, makes ensemblekd ignore a built extension).
 import os
 import sys
 
+import shutil
+from pathlib import Path
+
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
+
+SHIPPED_MODEL = Path(__file__).resolve().parent / "models" / "m30k-zeroshot"
 
 PUREPYTHON = os.environ.get("ENSEMBLEKD_PUREPYTHON", "").strip().lower() not in ("", "0", "false", "no")
 
@@ -47,6 +53,18 @@ class OptionalBuildExt(build_ext):
         )
 
 
+class BuildPyWithModel(build_py):
+    """Non-editable builds (wheels, ``pip install .``) carry the shipped demo model as package data
+    (``ensemblekd/_models/m30k-zeroshot``, 16 MB), so that ``ensemblekd demo`` works outside a checkout."""
+
+    def run(self):
+        super().run()
+        if SHIPPED_MODEL.is_dir() and not self.editable_mode:
+            target = Path(self.build_lib) / "ensemblekd" / "_models" / SHIPPED_MODEL.name
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(SHIPPED_MODEL, target)
+
+
 def c_args():
     if os.name == "nt":
         return ["/fp:precise"]
@@ -66,4 +84,4 @@ if not PUREPYTHON:
         )
     )
 
-setup(ext_modules=ext_modules, cmdclass={"build_ext": OptionalBuildExt})
+setup(ext_modules=ext_modules, cmdclass={"build_ext": OptionalBuildExt, "build_py": BuildPyWithModel})

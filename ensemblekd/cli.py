@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "ensemblekd.trees.cli",
     "ensemblekd.deps.cli",
     "ensemblekd.decoding.cli",
+    "ensemblekd.decoding.vocab",
     "ensemblekd.distill.cli",
     "ensemblekd.demo",
 )

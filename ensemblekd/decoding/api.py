@@ -220,13 +220,17 @@ def _allowed_tokens(model, adapter, restrict_vocab, device):
         else model.config.vocab_size
     gen = getattr(model, "generation_config", None)
     banned = [w[0] for w in (getattr(gen, "bad_words_ids", None) or []) if len(w) == 1]
-    table = None
-    if restrict_vocab:
-        path = Path(str(getattr(model, "name_or_path", "") or "")) / "ensemblekd_target_vocab.json"
-        if not path.is_file():
-            raise TranslateError(f"restrict_vocab=True but {path} does not exist (expected "
-                                 "{\"<lang>\": [token ids], ...} next to config.json)")
-        table = json.loads(path.read_text(encoding="utf-8"))
+    table, path = None, None
+    if restrict_vocab is not False and restrict_vocab is not None:
+        from .vocab import TargetVocabError, load_target_vocab
+
+        source = restrict_vocab
+        if restrict_vocab is True:
+            source = Path(str(getattr(model, "name_or_path", "") or "")) / "ensemblekd_target_vocab.json"
+        try:
+            table, path = load_target_vocab(source, vocab_size=V)
+        except TargetVocabError as exc:
+            raise TranslateError(f"restrict_vocab: {exc}") from None
 
     def mask(lang):
         if table is None and not banned:
@@ -278,7 +282,7 @@ def translate(model, tokenizer, sources: Sequence[str], *, src_lang: str, tgt_la
               device=None, weights: Optional[Sequence[float]] = None, voting: str = "sum",
               mean: str = "arithmetic", pivot_nbest: int = 1, mbr_nbest: int = 1, mbr_metric: str = "bleu",
               num_return: int = 1, return_provenance: bool = False, truncate: bool = False,
-              restrict_vocab: bool = False, prompts: Optional[Sequence[str]] = None,
+              restrict_vocab=False, prompts: Optional[Sequence[str]] = None,
               language_names: Optional[Mapping[str, str]] = None, direct: bool = True, adapter=None,
               pivot_texts: Optional[Mapping[str, Sequence]] = None, sort_by_length: bool = True,
               progress: bool = True) -> list:
@@ -295,7 +299,9 @@ def translate(model, tokenizer, sources: Sequence[str], *, src_lang: str, tgt_la
         num_return: n-best returned in ``Translation.nbest`` (search methods; ``"mbr"``: distinct candidate
             texts ranked by expected utility, fewer when the components produced fewer distinct texts).
         truncate: cut sources longer than the model's positions (warning) instead of raising.
-        restrict_vocab: restrict outputs to ``<model dir>/ensemblekd_target_vocab.json``'s language vocabulary.
+        restrict_vocab: restrict outputs to the target language's vocabulary: ``True`` reads
+            ``<model dir>/ensemblekd_target_vocab.json``; or a table ``{lang: [ids]}``, a JSON file or a folder
+            holding that file (:mod:`ensemblekd.decoding.vocab`, ``ensemblekd vocab build``).
         prompts: decoder-only models: prompt templates (``{src}``, ``{tgt}``, ``{text}``); one component each.
         language_names: code -> name for T5 prefixes / prompts;  adapter: a :class:`LanguageAdapter` to use.
         direct: include the direct path as a component of the ensemble methods (``False``: pivots only).

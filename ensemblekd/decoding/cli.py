@@ -45,8 +45,9 @@ def register(sub) -> None:
     p.add_argument("--prompt", action="append", default=None, metavar="TEMPLATE",
                    help="decoder-only models: a prompt template with {src} {tgt} {text} (repeat for an ensemble)")
     p.add_argument("--truncate", action="store_true", help="cut over-long lines (with a warning) instead of failing")
-    p.add_argument("--restrict-vocab", action="store_true",
-                   help="restrict outputs to the target language's vocabulary (ensemblekd_target_vocab.json)")
+    p.add_argument("--restrict-vocab", nargs="?", const=True, default=False, metavar="TABLE",
+                   help="restrict outputs to the target language's vocabulary: MODEL/ensemblekd_target_vocab.json, "
+                        "or the JSON table TABLE (see `ensemblekd vocab build`)")
     p.add_argument("-i", "--input", metavar="IN", help="input file (default: stdin)")
     p.add_argument("-o", "--output", metavar="OUT", help="output file (default: stdout); written as OUT.partial, "
                                                           "renamed when complete")
@@ -64,7 +65,7 @@ def register(sub) -> None:
                    help="write one JSON object per line instead of text: text, score, token_ids, nbest, and per "
                         "component its name, input (source or pivot translation) and candidates, and per token "
                         "the components that proposed it")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_run)
 
 
@@ -165,11 +166,28 @@ def _check_before_loading(args):
             gen = GenerationConfig.from_model_config(config)
     except Exception:  # a broken folder: load() gives the message naming it
         return None
+    if args.restrict_vocab is not False:
+        check_vocab_table(args.restrict_vocab, path, [args.tgt], getattr(config, "vocab_size", None))
     adapter = get_adapter(SimpleNamespace(config=config, generation_config=gen), tokenizer)
     _validate(adapter, [], src=args.src, tgt=args.tgt, pivots=tuple(args.pivots), method=args.method,
               beam_size=args.beam, num_return=args.nbest, pivot_nbest=args.pivot_nbest, mbr_nbest=args.mbr_nbest,
               batch_size=args.batch_size, length_penalty=args.length_penalty, voting=args.voting, mean=args.mean,
               weights=args.weights, prompts=args.prompt, metric=args.mbr_metric)
+
+
+def check_vocab_table(option, model_path: Path, langs, vocab_size=None) -> None:
+    """``--restrict-vocab [TABLE]``: the table exists, is valid and has every language in ``langs``."""
+    from .vocab import FILE_NAME, TargetVocabError, load_target_vocab
+
+    source = model_path / FILE_NAME if option is True else Path(option)
+    try:
+        table, where = load_target_vocab(source, vocab_size=vocab_size)
+    except TargetVocabError as exc:
+        raise ValueError(f"--restrict-vocab: {exc}") from None
+    missing = [lang for lang in langs if lang not in table]
+    if missing:
+        raise ValueError(f"--restrict-vocab: {where} has no vocabulary for {', '.join(map(repr, missing))} "
+                         f"(it has {', '.join(sorted(table))})")
 
 
 def _one_line(text: str, tabs: bool = False) -> str:

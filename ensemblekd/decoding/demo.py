@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 _DATA = Path(__file__).resolve().parent.parent / "data" / "multi30k_sample"
-_MODEL = Path(__file__).resolve().parents[2] / "models" / "m30k-zeroshot"
+_CHECKOUT_MODEL = Path(__file__).resolve().parents[2] / "models" / "m30k-zeroshot"   # a source checkout
+_INSTALLED_MODEL = Path(__file__).resolve().parents[1] / "_models" / "m30k-zeroshot"  # a wheel (setup.py)
 
 # (label, keyword arguments of ensemblekd.translate)
 METHODS = (
@@ -24,8 +25,11 @@ METHODS = (
 
 
 def model_dir() -> Path:
-    """The shipped model, or ``$ENSEMBLEKD_MODEL`` when set."""
-    return Path(os.environ.get("ENSEMBLEKD_MODEL", _MODEL))
+    """``$ENSEMBLEKD_MODEL`` when set, else the shipped model: in the source checkout, or installed with the
+    package by a non-editable install."""
+    if os.environ.get("ENSEMBLEKD_MODEL"):
+        return Path(os.environ["ENSEMBLEKD_MODEL"])
+    return _CHECKOUT_MODEL if (_CHECKOUT_MODEL / "config.json").is_file() else _INSTALLED_MODEL
 
 
 def read_sample(lang: str, split: str = "test_2016_flickr.200") -> list[str]:

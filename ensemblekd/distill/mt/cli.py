@@ -44,8 +44,9 @@ def register_mt(distill_sub) -> None:
                    help="averaging: mean of the components' distributions")
     g.add_argument("--pivot-nbest", type=int, default=1, help="m-best pivot translations as m components")
     g.add_argument("--no-direct", action="store_true", help="leave the direct path out of the ensemble")
-    g.add_argument("--restrict-vocab", action="store_true",
-                   help="restrict outputs to the target language's vocabulary (<model>/ensemblekd_target_vocab.json)")
+    g.add_argument("--restrict-vocab", nargs="?", const=True, default=False, metavar="TABLE",
+                   help="restrict outputs to the target language's vocabulary: <model>/ensemblekd_target_vocab.json, "
+                        "or the JSON table TABLE (see `ensemblekd vocab build`)")
     g.add_argument("--beam", type=int, default=5, help="beam size of the teacher decoding")
     g.add_argument("--max-new-tokens", type=int, default=None, help="most generated tokens (default: the model's)")
     g.add_argument("--length-penalty", type=float, default=1.0)
@@ -108,7 +109,7 @@ def register_mt(distill_sub) -> None:
     r.add_argument("--threads", type=int, default=1,
                    help="torch threads per process (on small shared CPUs 1 thread per process is fastest: run "
                         "more processes with torchrun instead)")
-    r.add_argument("--quiet", action="store_true", help="no progress bars")
+    r.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_run_mt)
 
 
@@ -217,8 +218,11 @@ def _run_mt(args) -> int:
         options["pivot_nbest"] = args.pivot_nbest
     if args.no_direct:
         options["direct"] = False
-    if args.restrict_vocab:
-        options["restrict_vocab"] = True
+    if args.restrict_vocab is not False:
+        from ...decoding.cli import check_vocab_table
+
+        check_vocab_table(args.restrict_vocab, Path(args.model), sorted({t for _, t in directions}))
+        options["restrict_vocab"] = True if args.restrict_vocab is True else str(Path(args.restrict_vocab).resolve())
     config = DistillMTConfig(directions=directions, pivots=args.pivots, method=args.method, beam_size=args.beam,
                              max_new_tokens=args.max_new_tokens, length_penalty=args.length_penalty,
                              batch_size=args.batch_size, shard_size=args.shard_size, train=train,

@@ -36,7 +36,6 @@ import hashlib
 import inspect
 import json
 import os
-import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -407,9 +406,12 @@ def distill_mt(model_path: str | os.PathLike, sources: Mapping[str, Sequence[str
                "train_config": asdict(config.train), "losses": result.losses}
     finished = (student_dir / "config.json").is_file() and result.steps > 0
     if info.is_main and finished:
-        vocab = model_path / "ensemblekd_target_vocab.json"
-        if vocab.is_file():
-            shutil.copyfile(vocab, student_dir / vocab.name)
+        from ...decoding.vocab import FILE_NAME, load_target_vocab, save_target_vocab
+
+        given = config.translate_options.get("restrict_vocab")
+        vocab = Path(given) if isinstance(given, (str, os.PathLike)) else model_path / FILE_NAME
+        if vocab.is_file() or (vocab / FILE_NAME).is_file():   # the student decodes like its teacher
+            save_target_vocab(load_target_vocab(vocab)[0], student_dir / FILE_NAME)
         atomic_write_text(student_dir / DONE, json.dumps(summary, indent=2) + "\n")
     return DistillMTResult(student_dir, len(examples), skipped, result.steps, result.losses[:5],
                            result.losses[-5:])
