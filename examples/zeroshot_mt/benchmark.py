@@ -25,109 +25,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
+from ensemblekd.metrics import LanguageId
+from ensemblekd.testbed import LANGS, SUPERVISED, ZERO_SHOT, Runner, load_split, third_language
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-from evaluate import SUPERVISED, ZERO_SHOT, LanguageId, load_split  # noqa: E402
-
-LANGS = ("en", "de", "fr", "cs")
 METHODS = ("direct", "pivot_en", "pivot_third", "average", "vote", "mbr", "ebbs")
-
-
-def third_language(src: str, tgt: str) -> str:
-    return next(lang for lang in LANGS if lang not in (src, tgt, "en"))
-
-
-def output_settings(model: Path, beam: int, length_penalty: float, restrict_vocab: bool) -> dict:
-    """What a cached output depends on: the model (config + weight files) and the decoding settings.
-    ``distill.py --reuse-outputs`` reads the same record to reuse this benchmark's outputs."""
-    import hashlib
-
-    weights = hashlib.sha1((model / "config.json").read_bytes())
-    weights.update(str(sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns)
-                              for f in model.glob("*.safetensors"))).encode())
-    return dict(model=weights.hexdigest(), beam=beam, length_penalty=length_penalty, restrict_vocab=restrict_vocab)
-
-
-def chunk_path(outputs: Path, split: str, name: str, start: int, stop: int) -> Path:
-    return outputs / f"{split}.{name}.{start}-{stop}.json"
-
-
-def lines_digest(lines: list[str]) -> str:
-    import hashlib
-
-    return hashlib.sha1("\n".join(lines).encode("utf-8")).hexdigest()
-
-
-def read_cached(outputs: Path, split: str, name: str, sources: list[str], chunk: int, settings: dict):
-    """(texts, seconds) of job ``name`` on ``sources`` from the cache, or None if a chunk is missing or was
-    decoded from other source lines or with other settings (model, beam, length penalty, vocabulary restriction)."""
-    hyps, seconds = [], 0.0
-    for start in range(0, len(sources), chunk):
-        stop = min(len(sources), start + chunk)
-        part = read_cached_chunk(outputs, split, name, sources[start:stop], start, settings)
-        if part is None:
-            return None
-        hyps += part[0]
-        seconds += part[1]
-    return hyps, seconds
-
-
-class Runner:
-    """Cached ``translate`` calls of one split: ``run(name, sources, **kwargs) -> (texts, seconds)``.
-
-    Every job is decoded and cached in chunks of ``args.chunk_lines`` lines (``OUT/outputs/<split>.<job>.<a>-<b>.json``),
-    so a run on more lines reuses the chunks a shorter run decoded, and a killed run loses at most one chunk."""
-
-    def __init__(self, model, tokenizer, split: str, args):
-        self.model, self.tokenizer, self.split, self.args = model, tokenizer, split, args
-        # a cached output is reused only under the same model and decoding settings
-        self.settings = output_settings(args.model, args.beam, args.length_penalty, args.restrict_vocab)
-
-    def run(self, name: str, sources: list[str], **kwargs) -> tuple[list[str], float]:
-        from ensemblekd import translate
-
-        outputs, chunk = self.args.out / "outputs", self.args.chunk_lines
-        hyps, seconds = [], 0.0
-        for start in range(0, len(sources), chunk):
-            stop = min(len(sources), start + chunk)
-            cached = read_cached_chunk(outputs, self.split, name, sources[start:stop], start, self.settings)
-            if cached is None:
-                part = dict(kwargs)
-                if part.get("pivot_texts") is not None:
-                    part["pivot_texts"] = {k: v[start:stop] for k, v in part["pivot_texts"].items()}
-                t0 = time.perf_counter()
-                result = translate(self.model, self.tokenizer, sources[start:stop], beam_size=self.args.beam,
-                                   length_penalty=self.args.length_penalty, batch_size=self.args.batch_size,
-                                   device=self.args.device, restrict_vocab=self.args.restrict_vocab,
-                                   progress=not self.args.quiet, **part)
-                cached = ([r.text for r in result], time.perf_counter() - t0)
-                if len(cached[0]) != stop - start:
-                    raise RuntimeError(f"{name}: {len(cached[0])} outputs for {stop - start} sources")
-                path = chunk_path(outputs, self.split, name, start, stop)
-                tmp = path.with_suffix(".tmp")
-                tmp.write_text(json.dumps(dict(n=stop - start, src_sha=lines_digest(sources[start:stop]),
-                                               settings=self.settings, seconds=cached[1], hyps=cached[0]),
-                                          ensure_ascii=False), encoding="utf-8")
-                os.replace(tmp, path)
-            hyps += cached[0]
-            seconds += cached[1]
-        return hyps, seconds
-
-
-def read_cached_chunk(outputs: Path, split: str, name: str, sources: list[str], start: int, settings: dict):
-    path = chunk_path(outputs, split, name, start, start + len(sources))
-    if not path.is_file():
-        return None
-    record = json.loads(path.read_text(encoding="utf-8"))
-    if (record.get("n") != len(sources) or record.get("src_sha") != lines_digest(sources)
-            or record.get("settings") != settings):
-        return None
-    return record["hyps"], record["seconds"]
 
 
 def zero_shot_outputs(runner: Runner, data, src: str, tgt: str, methods, legs) -> dict[str, tuple[list[str], float]]:
@@ -211,8 +117,14 @@ def render(rows: list[dict], methods, splits, args=None) -> str:
     return "\n".join(lines)
 
 
-def plot(rows, methods, splits, path: Path) -> None:
-    import matplotlib
+def plot(rows, methods, splits, path: Path) -> bool:
+    """The bar chart, if matplotlib (the ``plot`` extra) is installed; else one line on stderr and False."""
+    try:
+        import matplotlib
+    except ImportError:
+        print(f"benchmark: no chart ({path.name}): matplotlib is not installed (pip install 'ensemblekd[plot]'); "
+              "the tables are written", file=sys.stderr)
+        return False
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -230,11 +142,15 @@ def plot(rows, methods, splits, path: Path) -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
 
 
 def main(argv=None) -> list[dict]:
     import torch
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    from ensemblekd._runtime import atomic_write_text
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, default=HERE.parents[1] / "models" / "m30k-zeroshot")
@@ -259,13 +175,13 @@ def main(argv=None) -> list[dict]:
     (args.out / "outputs").mkdir(parents=True, exist_ok=True)
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     model = AutoModelForSeq2SeqLM.from_pretrained(args.model, dtype=torch.float32).to(args.device).eval()
-    langid = LanguageId()
+    langid = LanguageId(LANGS)
     rows = []
     for split in args.splits:
         rows += benchmark_split(model, tokenizer, load_split(args.data, split, args.limit), split, args, langid)
-    (args.out / "benchmark.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    atomic_write_text(args.out / "benchmark.json", json.dumps(rows, indent=1))
     table = render(rows, args.methods, args.splits, args)
-    (args.out / "benchmark.md").write_text(table, encoding="utf-8")
+    atomic_write_text(args.out / "benchmark.md", table)
     plot(rows, args.methods, args.splits, args.out / "benchmark.png")
     print(table)
     return rows

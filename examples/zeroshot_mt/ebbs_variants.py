@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
+from ensemblekd.testbed import ZERO_SHOT, Runner, load_split, third_language
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-from benchmark import Runner, third_language  # noqa: E402
-from evaluate import ZERO_SHOT, load_split  # noqa: E402
 
 # name -> (method, components, extra translate kwargs); components: subset of ("direct", "en", "third")
 VARIANTS = {
@@ -43,6 +41,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--beam", type=int, default=5)
     ap.add_argument("--length-penalty", type=float, default=1.0)
     ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--chunk-lines", type=int, default=500, help="outputs are cached in chunks of this many lines")
     ap.add_argument("--restrict-vocab", action="store_true")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--quiet", action="store_true")

@@ -18,22 +18,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import ensemblekd  # noqa: E402,F401  (registers ensemblekd.models with transformers' Auto classes)
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-from prepare import LANG_TOKENS, LANGS, read_lines  # noqa: E402
-
-SUPERVISED = [("en", "de"), ("de", "en"), ("en", "fr"), ("fr", "en"), ("en", "cs"), ("cs", "en")]
-ZERO_SHOT = [("de", "fr"), ("fr", "de"), ("de", "cs"), ("cs", "de"), ("fr", "cs"), ("cs", "fr")]
+from ensemblekd.metrics import LanguageId  # noqa: E402
+from ensemblekd.testbed import LANG_TOKENS, LANGS, SUPERVISED, ZERO_SHOT, load_split, read_lines  # noqa: E402
 MAX_OFF_TARGET = 0.10
 MIN_SUPERVISED_BLEU = 10.0  # val, greedy; the shipped model has 29
 
-__all__ = ["SUPERVISED", "ZERO_SHOT", "encode_sources", "translate", "LanguageId", "evaluate", "selection_key"]
+__all__ = ["SUPERVISED", "ZERO_SHOT", "encode_sources", "translate", "LanguageId", "evaluate", "selection_key",
+           "load_split", "target_vocab"]
 
 
 def encode_sources(tokenizer, texts: list[str], tgt_lang: str) -> list[list[int]]:
@@ -101,22 +97,6 @@ def translate(model, tokenizer, texts: list[str], tgt_lang: str, batch_size: int
     return out
 
 
-class LanguageId:
-    """py3langid restricted to the testbed languages."""
-
-    def __init__(self, langs=LANGS):
-        from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
-
-        self._ident = LanguageIdentifier.from_modelpath(MODEL_DIR / MODEL_FILE, norm_probs=False)
-        self._ident.set_languages(list(langs))
-
-    def __call__(self, text: str) -> str:
-        return self._ident.classify(text)[0]
-
-    def off_target_rate(self, texts: list[str], lang: str) -> float:
-        return sum(self(t) != lang for t in texts) / max(1, len(texts))
-
-
 def evaluate(model, tokenizer, data: dict[str, list[str]], device="cpu", pivot: bool = True, langid=None,
              max_new_tokens: int | None = None, target_vocab: dict[str, list[int]] | None = None) -> dict:
     """BLEU / off-target of all directions on line-aligned `data` {lang: lines}. Returns a flat JSON-able dict.
@@ -125,7 +105,7 @@ def evaluate(model, tokenizer, data: dict[str, list[str]], device="cpu", pivot: 
     tv = target_vocab or {}
     import sacrebleu
 
-    langid = langid or LanguageId()
+    langid = langid or LanguageId(LANGS)
     t0 = time.time()
     res: dict = {"lines": len(data["en"])}
     outputs: dict[str, list[str]] = {}
@@ -171,21 +151,9 @@ def selection_key(res: dict) -> tuple:
 
 def target_vocab(tokenizer, data_dir: Path) -> dict[str, list[int]]:
     """Per language, the sorted ids occurring in its tokenized train text (</s> included)."""
-    vocab = {}
-    for lang in LANGS:
-        ids = tokenizer(read_lines(Path(data_dir) / f"train.{lang}"), add_special_tokens=True)["input_ids"]
-        vocab[lang] = sorted({i for seq in ids for i in seq})
-    return vocab
+    from ensemblekd.decoding.vocab import build_target_vocab
 
-
-def load_split(data_dir: Path, split: str, lines: int | None = None) -> dict[str, list[str]]:
-    data = {lang: read_lines(Path(data_dir) / f"{split}.{lang}") for lang in LANGS}
-    n = {len(v) for v in data.values()}
-    if len(n) != 1:
-        raise ValueError(f"{data_dir}/{split}.*: files are not line-aligned ({n})")
-    if lines:
-        data = {k: v[:lines] for k, v in data.items()}
-    return data
+    return build_target_vocab(tokenizer, {lang: read_lines(Path(data_dir) / f"train.{lang}") for lang in LANGS})
 
 
 def main(argv=None) -> None:

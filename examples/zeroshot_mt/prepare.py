@@ -17,25 +17,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-LANGS = ("en", "de", "fr", "cs")
+from ensemblekd.testbed import LANG_TOKENS, LANGS, read_lines  # noqa: F401  (re-exported for the scripts)
+
 SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")
-LANG_TOKENS = {lang: f"__{lang}__" for lang in LANGS}
 
 __all__ = ["LANGS", "LANG_TOKENS", "SPECIALS", "train_tokenizer", "read_lines"]
-
-
-def read_lines(path: Path) -> list[str]:
-    """Lines of a UTF-8 text file without their newline; raises if the file is missing or a line is empty."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such data file")
-    lines = path.read_text(encoding="utf-8").split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    for i, line in enumerate(lines):
-        if not line.strip():
-            raise ValueError(f"{path}:{i + 1}: empty line (files of one split must be line-aligned, non-empty)")
-    return lines
 
 
 def train_tokenizer(texts: list[str], out_dir: Path, vocab_size: int = 8000, langs=LANGS):
