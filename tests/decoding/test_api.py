@@ -108,16 +108,23 @@ def test_vote_with_one_component_is_greedy(family):
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_every_method_runs_and_stays_aligned(family):
+    # each output belongs to its own line: the same as that line translated alone, whatever the batch, the
+    # order of the input and its empty lines
     t = tiny(family)
     for method in METHODS:
         pivots = ("en",) if method == "pivot" else (() if method == "direct" else ("en", "cs"))
         got = run(t, method=method, pivots=pivots, batch_size=2)
         assert len(got) == len(SOURCES) and all(isinstance(r, Translation) for r in got)
-        for src, res in zip(SOURCES, got):
+        backwards = run(t, SOURCES[::-1], method=method, pivots=pivots, batch_size=3)[::-1]
+        for i, (src, res) in enumerate(zip(SOURCES, got)):
             if not src.strip():
                 assert res == Translation("", (), 0.0)
-            else:
-                assert len(res.token_ids) <= T and res.score <= 0.0
+                continue
+            assert len(res.token_ids) <= T and res.score <= 0.0
+            alone = run(t, [src], method=method, pivots=pivots, batch_size=1)[0]
+            assert (res.token_ids, res.text) == (alone.token_ids, alone.text) == \
+                (backwards[i].token_ids, backwards[i].text), (method, i)
+            assert res.score == pytest.approx(alone.score, abs=1e-4)
 
 
 @pytest.mark.parametrize("family", ["m2m100", "t5", "ekd_src", "gpt2"])
@@ -216,15 +223,50 @@ def test_weights_and_pivot_nbest():
     assert names == ["direct", "pivot:en", "pivot:en#2"]
 
 
-@pytest.mark.parametrize("option", [dict(voting="max"), dict(voting="count"), dict(mean="geometric"),
-                                    dict(method="mbr", mbr_metric="chrf", mbr_nbest=2, num_return=3)])
-def test_options_run(option):
+@pytest.mark.parametrize("option", [dict(voting="max"), dict(voting="count"), dict(mean="geometric")])
+def test_combiner_options_reach_the_combiner_and_zero_weights_do_not_count(option, monkeypatch):
+    from ensemblekd.decoding import combiners
+
     t = tiny("ekd_dec")
-    option = {"method": "average" if "mean" in option else "ebbs", **option}
-    got = run(t, pivots=("en", "cs"), **option)
+    method = "average" if "mean" in option else "ebbs"
+    cls, field = (combiners.Average, "mean") if method == "average" else (combiners.EBBS, "voting")
+    seen, call = [], cls.__call__
+
+    def spy(self, *a, **kw):
+        seen.append(getattr(self, field))
+        return call(self, *a, **kw)
+
+    monkeypatch.setattr(cls, "__call__", spy)
+    got = run(t, method=method, pivots=("en", "cs"), **option)
+    assert seen and set(seen) == set(option.values())         # the rule asked for is the rule used
     assert len(got) == len(SOURCES) and got[1].text == ""
-    if option["method"] == "mbr":
-        assert len(got[0].nbest) == 3 and got[0].nbest[0].token_ids == got[0].token_ids
+    # under every rule a component of weight 0 does not count: the ensemble is the direct beam search
+    zero = run(t, method=method, pivots=("en", "cs"), weights=[1.0, 0.0, 0.0], **option)
+    assert [r.token_ids for r in zero] == [r.token_ids for r in run(t, method="direct")]
+
+
+def test_mbr_chrf_nbest_returns_the_expected_utility_ranking():
+    import sacrebleu
+
+    t = tiny("ekd_dec")
+    got = run(t, method="mbr", pivots=("en", "cs"), mbr_metric="chrf", mbr_nbest=2, num_return=3,
+              return_provenance=True)
+    for src, r in zip(SOURCES, got):
+        if not src.strip():
+            continue
+        cands = [c for comp in r.components for c in comp.candidates]
+        assert len(cands) == 3 * 2 or len(cands) >= 3                # up to 2 per component
+
+        def utility(h):
+            # sum over the OTHER positions of the candidate list (a text proposed twice counts twice)
+            i = cands.index(h)
+            return sum(sacrebleu.sentence_chrf(h, [y]).score for j, y in enumerate(cands) if j != i)
+
+        texts = [h.text for h in r.nbest]
+        assert texts[0] == r.text and len(set(texts)) == len(texts) and 1 <= len(texts) <= 3
+        best = max(utility(c) for c in cands)
+        assert utility(r.text) == pytest.approx(best)
+        assert [utility(x) for x in texts] == sorted((utility(x) for x in texts), reverse=True)
 
 
 def test_decoder_only_prompt_ensemble():
@@ -238,8 +280,9 @@ def test_decoder_only_prompt_ensemble():
     for method in ("ebbs", "average"):
         same = run(t, method=method, prompts=prompts[:1] * 2)
         assert [r.token_ids for r in same] == [r.token_ids for r in one], method
-    assert [r.token_ids for r in got] != [r.token_ids for r in one] or \
-        [r.token_ids for r in run(t, method="direct", prompts=prompts[1:])] == [r.token_ids for r in one]
+    # the two prompts are two different components (their outputs differ), so the check above is not vacuous
+    two = run(t, method="direct", prompts=prompts[1:])
+    assert [r.token_ids for r in two] != [r.token_ids for r in one]
 
 
 def test_restrict_vocab(tmp_path):

@@ -1,6 +1,7 @@
 """End-to-end `ensemblekd distill mt` on tiny random-init models with tokenizers trained on the fly."""
 import importlib.util
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -129,13 +130,21 @@ def test_baselines_union_and_self(tmp_path, model_dir):
                           256).load()
     assert [r["targets"][0] for r in recs[:8]] == direct[:8]
     assert [r["targets"][1] for r in recs[:8]] == via_en[:8]
+    via_cs = [r.text for r in translate(base, tok, SOURCES, src_lang="de", tgt_lang="fr", pivots=["cs"],
+                                        method="pivot", **kw)]
+    assert [r["targets"][2] for r in recs[:8]] == via_cs[:8]
+    assert all(len(r["targets"]) == 3 for r in recs)
     # self-distillation with a word-level loss: targets = direct outputs, pivot texts kept for the teacher
     selfd = distill_mt(model_dir, {"de": SOURCES}, tmp_path / "self", DistillMTConfig(
         [("de", "fr")], pivots=["en", "cs"], method="self", beam_size=2, max_new_tokens=12,
-        train=SeqKDConfig(max_steps=1, max_tokens=400, loss="js", kd_max_new_tokens=6)), quiet=True)
-    assert selfd.steps == 1 and all(v == v for v in selfd.first_losses)
+        train=SeqKDConfig(max_steps=1, max_tokens=400, loss="js", kd_max_new_tokens=6, logging_steps=1)), quiet=True)
+    assert selfd.steps == 1 and len(selfd.first_losses) == 1 and math.isfinite(selfd.first_losses[0])
     rec = json.loads((tmp_path / "self" / "decode" / "de-fr" / "shard-00000.jsonl").read_text().splitlines()[0])
     assert rec["targets"] == [direct[0]] and list(rec["pivots"]) == ["en", "cs"]
+    recs = [json.loads(x) for x in (tmp_path / "self" / "decode" / "de-fr" / "shard-00000.jsonl").read_text()
+            .splitlines()]
+    assert [r["targets"][0] for r in recs] == direct                     # every line: the direct output
+    assert selfd.num_pairs == sum(1 for x in SOURCES if x.strip()) and selfd.first_losses[0] > 0
 
 
 def test_errors(tmp_path, model_dir, sources_file, capsys):
