@@ -124,9 +124,12 @@ def student_records(name: str, s: str, t: str, recs: list[dict]) -> tuple[list[d
     pivots = [] if not kl else (["en", third] if teacher in ("ebbs3", "union") else ["en"])
     out = []
     for r in recs:
-        tr = r[t]
-        targets = {"ebbs3": [tr["ebbs3"]], "ebbs2": [tr["ebbs2"]], "pivot_en": [tr["pivot_en"]],
-                   "self": [r["legs"][t]], "union": [r["legs"][t], tr["pivot_en"], tr["pivot_third"]]}[teacher]
+        tr = {**r[t], "self": r["legs"][t]}
+        keys = {"union": ["self", "pivot_en", "pivot_third"]}.get(teacher, [teacher])
+        if any(k not in tr for k in keys):
+            raise SystemExit(f"error: the teacher shards have no {'/'.join(k for k in keys if k not in tr)} "
+                             f"outputs (teachers.py --outputs): student {name!r} needs them")
+        targets = [tr[k] for k in keys]
         out.append({"targets": targets, "pivots": {p: r["legs"][p] for p in pivots}})
     return out, pivots
 

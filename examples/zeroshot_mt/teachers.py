@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 
 SOURCES = ["de", "fr", "cs"]
+OUTPUTS = ("pivot_en", "pivot_third", "ebbs3", "ebbs2")
 
 
 def parse_args(argv=None):
@@ -40,12 +41,15 @@ def parse_args(argv=None):
     ap.add_argument("--beam", type=int, default=5)
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--outputs", nargs="+", default=list(OUTPUTS), choices=OUTPUTS,
+                    help="per-target outputs to decode (a subset skips their legs: without pivot_third and ebbs3 "
+                         "the third-language legs are not decoded); a resume must ask for the same set")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--quiet", action="store_true")
     return ap.parse_args(argv)
 
 
-def make_decoder(model, tok, s: str, targets: list[str], opts: dict):
+def make_decoder(model, tok, s: str, targets: list[str], opts: dict, outputs=OUTPUTS):
     from ensemblekd.decoding.api import translate
 
     def direct(lines, src, tgt):
@@ -60,9 +64,11 @@ def make_decoder(model, tok, s: str, targets: list[str], opts: dict):
         per = {}
         for t in targets:
             third = [x for x in targets if x != t][0]
-            per[t] = {"pivot_en": direct(legs["en"], "en", t), "pivot_third": direct(legs[third], third, t),
-                      "ebbs3": ebbs(lines, t, {"en": legs["en"], third: legs[third]}),
-                      "ebbs2": ebbs(lines, t, {"en": legs["en"]})}
+            make = {"pivot_en": lambda: direct(legs["en"], "en", t),
+                    "pivot_third": lambda: direct(legs[third], third, t),
+                    "ebbs3": lambda: ebbs(lines, t, {"en": legs["en"], third: legs[third]}),
+                    "ebbs2": lambda: ebbs(lines, t, {"en": legs["en"]})}
+            per[t] = {k: make[k]() for k in OUTPUTS if k in outputs}
         return [{"legs": {k: v[i] for k, v in legs.items()},
                  **{t: {k: v[i] for k, v in per[t].items()} for t in targets}} for i in range(len(lines))]
 
@@ -78,6 +84,8 @@ def open_shards(args, s: str, digest: str):
     targets = [x for x in args.sources if x != s]
     cfg = {"model_sha256": digest, "src": s, "targets": targets, "beam": args.beam, "restrict_vocab": True,
            "max_new_tokens": args.max_new_tokens, "length_penalty": 1.0, "record": "teachers/1"}
+    if set(args.outputs) != set(OUTPUTS):  # the full set keeps the original configuration (old runs resume)
+        cfg["outputs"] = [k for k in OUTPUTS if k in args.outputs]
     return ShardedOutputs(args.out / s, lines, cfg, args.shard_size), targets
 
 
@@ -105,7 +113,7 @@ def main(argv=None):
     for i, s in tqdm(mine, desc=f"teachers [rank {rank}/{world}]", unit="shard", disable=args.quiet):
         shards, targets = outs[s]
         start, stop = shards.shard_range(i)
-        shards.write_shard(i, make_decoder(model, tok, s, targets, opts)(shards.sources[start:stop]))
+        shards.write_shard(i, make_decoder(model, tok, s, targets, opts, args.outputs)(shards.sources[start:stop]))
     done = {s: sum(o.is_done(i) for i in range(o.num_shards)) for s, (o, _) in outs.items()}
     print(f"rank {rank}: {len(mine)} shard(s) written; done per language: {done}", file=sys.stderr)
 
