@@ -11,6 +11,10 @@ Methods (components: the direct path plus one per pivot language, see :mod:`.com
   highest summed sentence-BLEU (or chrF) against the others wins (:func:`.mbr.mbr_select`);
 * ``"ebbs"``    bi-level beam search (Wen et al., AAAI 2025), :class:`.combiners.EBBS`.
 
+Several models (``model=[m1, m2, ...]`` sharing one tokenizer and vocabulary, :mod:`.multimodel`): every path
+exists once per model (model-major components), every method and MBR combine them; one forward per model per
+step, one KV cache per model.  Models that cannot be combined are refused before any work.
+
 All user input is validated before any model work (:func:`_validate`).  Empty (or blank) source lines give
 empty translations without a model call; the output list is aligned with the input.
 """
@@ -20,12 +24,13 @@ import json
 import math
 import sys
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
 from .components import build_components, check_pivots, component_inputs, make_scorer, pivot_translations
 from .languages import get_adapter
+from .multimodel import check_models, ensemble_scorer, model_groups, model_labels, split_rows
 
 __all__ = ["METHODS", "Translation", "ComponentOutput", "TranslateError", "translate"]
 
@@ -40,11 +45,12 @@ class TranslateError(ValueError):
 @dataclass(frozen=True)
 class ComponentOutput:
     """What one component read (``input``: the source or its pivot translation) and, for ``"mbr"``, its own
-    beam-search outputs (``candidates``)."""
+    beam-search outputs (``candidates``); ``name`` is its path, ``model`` the model that scored it."""
 
     name: str
     input: str
     candidates: tuple[str, ...] = ()
+    model: str = ""
 
 
 @dataclass(frozen=True)
@@ -75,7 +81,8 @@ def _int(name, value, low=1):
 
 
 def _validate(adapter, sources, *, src, tgt, pivots, method, beam_size, num_return, pivot_nbest, mbr_nbest,
-              batch_size, length_penalty, voting, mean, weights, prompts, metric, direct=True):
+              batch_size, length_penalty, voting, mean, weights, prompts, metric, direct=True, num_models=1,
+              pivot_model=None):
     if method not in METHODS:
         raise TranslateError(f"method={method!r}: expected one of {METHODS}")
     if isinstance(sources, (str, bytes)) or not isinstance(sources, Sequence):
@@ -129,13 +136,20 @@ def _validate(adapter, sources, *, src, tgt, pivots, method, beam_size, num_retu
     if method in ("direct", "pivot") and (weights is not None or (prompts is not None and len(prompts) > 1)):
         raise TranslateError(f"method={method!r} decodes one path: weights / several prompts need an ensemble "
                              "method (average, vote, mbr, ebbs)")
+    if method == "direct" and num_models > 1:
+        raise TranslateError(f"method='direct' decodes one path of one model, got {num_models} models: use an "
+                             "ensemble method (average, vote, mbr, ebbs)")
+    if pivot_model is not None and (isinstance(pivot_model, bool) or not isinstance(pivot_model, int)
+                                    or not 0 <= pivot_model < num_models):
+        raise TranslateError(f"pivot_model={pivot_model!r}: expected a model index in [0, {num_models})")
     if method == "direct":
         comps = build_components((), templates=prompts)[:1]
-    elif method == "pivot":
-        comps = build_components(pivots, direct=False, templates=prompts)
+    elif method == "pivot":   # models[0] translates the second leg; the first: models[pivot_model]
+        comps = [replace(c, leg_model=pivot_model or None) for c in
+                 build_components(pivots, direct=False, templates=prompts)]
     else:
         comps = build_components(pivots, direct=direct, pivot_nbest=pivot_nbest, weights=weights,
-                                 templates=prompts)
+                                 templates=prompts, num_models=num_models, pivot_model=pivot_model)
     return pivots, comps, prompts
 
 
@@ -285,10 +299,19 @@ def translate(model, tokenizer, sources: Sequence[str], *, src_lang: str, tgt_la
               restrict_vocab=False, prompts: Optional[Sequence[str]] = None,
               language_names: Optional[Mapping[str, str]] = None, direct: bool = True, adapter=None,
               pivot_texts: Optional[Mapping[str, Sequence]] = None, sort_by_length: bool = True,
-              progress: bool = True) -> list:
+              progress: bool = True, pivot_model: Optional[int] = None,
+              model_names: Optional[Sequence[str]] = None) -> list:
     """Translate ``sources`` (one string per line) from ``src_lang`` into ``tgt_lang``.
 
     Args (beyond the obvious):
+        model: a Hugging Face model, or a list of models sharing one tokenizer and vocabulary (an ensemble of
+            models: each contributes every path -- direct, pivots, prompts --, model-major; the same object
+            twice is run once).  Models that differ in vocabulary, special tokens, language scheme or
+            tokenizer are refused before any work (:class:`.multimodel.ModelMismatchError`).
+        tokenizer: the shared tokenizer, or one per model (then they must be the same tokenizer).
+        pivot_model: the index of the model that translates into the pivots for every component (default:
+            each component's own model; ``method="pivot"``: ``models[0]`` translates the second leg).
+        model_names: a display name per model (``ComponentOutput.model``); default: ``name_or_path``.
         pivots: pivot languages; each adds a component (``pivot_nbest`` components with its m-best).
         method: one of ``METHODS`` (module docstring).
         max_new_tokens: most generated tokens, forced target-language tokens included (as in
@@ -314,12 +337,21 @@ def translate(model, tokenizer, sources: Sequence[str], *, src_lang: str, tgt_la
 
     Returns one :class:`Translation` per source line, in order.
     """
-    adapter = adapter if adapter is not None else get_adapter(model, tokenizer, names=language_names)
+    models, tokenizers = _as_models(model, tokenizer)
+    labels = _labels(models, model_names)
+    adapters = [adapter if adapter is not None else get_adapter(m, tokenizers[i], names=language_names)
+                for i, m in enumerate(models)]
+    adapter = adapters[0]
     pivots, comps, prompts = _validate(
         adapter, sources, src=src_lang, tgt=tgt_lang, pivots=pivots, method=method, beam_size=beam_size,
         num_return=num_return, pivot_nbest=pivot_nbest, mbr_nbest=mbr_nbest, batch_size=batch_size,
         length_penalty=length_penalty, voting=voting, mean=mean, weights=weights, prompts=prompts,
-        metric=mbr_metric, direct=direct)
+        metric=mbr_metric, direct=direct, num_models=len(models), pivot_model=pivot_model)
+    if len(models) > 1:
+        check_models(models, labels, adapters=adapters,
+                     tokenizers=tokenizers if any(t is not tokenizers[0] for t in tokenizers) else None,
+                     langs=(tgt_lang, *pivots, src_lang), templates=prompts or [None],
+                     probe=[s for s in sources if s.strip()][:1])
     given = _given_pivots(pivot_texts, sources, pivots, pivot_nbest)
     idx = [i for i, s in enumerate(sources) if s.strip()]
     templates = sorted({c.template for c in comps if c.pivot is None}, key=str) if adapter.decoder_only else [None]
@@ -328,18 +360,19 @@ def translate(model, tokenizer, sources: Sequence[str], *, src_lang: str, tgt_la
     rows = _source_rows(adapter, sources, idx, src_lang, [tgt_lang], templates, truncate)
     rows.update(_source_rows(adapter, sources, idx, src_lang, pivots, [pivot_template], truncate))
     T = _max_new_tokens(adapter, max_new_tokens, langs, rows)
-    dev = _resolve_device(model, device)
-    mask = _allowed_tokens(model, adapter, restrict_vocab, dev)
-    if device is not None:
-        model.to(dev)
-    model.eval()
+    dev = _resolve_device(models[0], device)
+    mask = _allowed_tokens(models[0], adapter, restrict_vocab, dev)
+    for m in models:
+        if device is not None:
+            m.to(dev)
+        m.eval()
 
     from tqdm.auto import tqdm
 
     out: list = [Translation("", (), 0.0)] * len(sources)
     opts = dict(beam_size=beam_size, max_new_tokens=T, length_penalty=length_penalty, num_return=num_return,
                 return_provenance=return_provenance, voting=voting, mean=mean, mbr_nbest=mbr_nbest,
-                metric=mbr_metric, pivot_nbest=pivot_nbest, pivot_template=pivot_template)
+                metric=mbr_metric, pivot_nbest=pivot_nbest, pivot_template=pivot_template, labels=labels)
     with tqdm(total=len(sources), desc=f"translate ({method})", unit="sent", disable=not progress,
               file=sys.stderr) as bar:
         bar.update(len(sources) - len(idx))
@@ -352,7 +385,7 @@ def translate(model, tokenizer, sources: Sequence[str], *, src_lang: str, tgt_la
             direct = {tpl: [rows[(tgt_lang, tpl)][j] for j in js] for tpl in templates}
             pivot_rows = {p: [rows[(p, pivot_template)][j] for j in js] for p in pivots}
             known = None if given is None else {p: [given[p][i] for i in chunk] for p in pivots}
-            results = _translate_batch(model, adapter, [sources[i] for i in chunk], src_lang, tgt_lang, pivots,
+            results = _translate_batch(models, adapter, [sources[i] for i in chunk], src_lang, tgt_lang, pivots,
                                        comps, method, mask, direct, pivot_rows, given_pivots=known, **opts)
             for i, r in zip(chunk, results):
                 out[i] = r
@@ -360,19 +393,46 @@ def translate(model, tokenizer, sources: Sequence[str], *, src_lang: str, tgt_la
     return out
 
 
-def _translate_batch(model, adapter, sources, src, tgt, pivots, comps, method, mask, direct_rows, pivot_rows,
+def _as_models(model, tokenizer) -> tuple[list, list]:
+    """``model`` (one or a list) and ``tokenizer`` (one, or one per model) -> (models, tokenizers)."""
+    models = list(model) if isinstance(model, (list, tuple)) else [model]
+    if not models:
+        raise TranslateError("model=[]: give at least one model")
+    if isinstance(tokenizer, (list, tuple)):
+        if len(tokenizer) != len(models):
+            raise TranslateError(f"tokenizer: got {len(tokenizer)} tokenizers for {len(models)} models; give one "
+                                 "shared tokenizer or one per model")
+        return models, list(tokenizer)
+    return models, [tokenizer] * len(models)
+
+
+def _labels(models, names):
+    if names is not None and (isinstance(names, str) or len(names) != len(models)):
+        raise TranslateError(f"model_names: expected one name per model ({len(models)}), got {names!r}")
+    return model_labels(models, names)
+
+
+def _translate_batch(models, adapter, sources, src, tgt, pivots, comps, method, mask, direct_rows, pivot_rows,
                      *, beam_size, max_new_tokens, length_penalty, num_return, return_provenance, voting, mean,
-                     mbr_nbest, metric, pivot_nbest, pivot_template, given_pivots=None):
+                     mbr_nbest, metric, pivot_nbest, pivot_template, labels, given_pivots=None):
     from .search import beam_search
 
     pivot_texts = {}
     if given_pivots is not None:
         pivot_texts = given_pivots
     elif pivots:
-        pivot_texts = pivot_translations(
-            model, adapter, sources, src, pivots, beam_size=beam_size, nbest=pivot_nbest,
-            max_new_tokens=max_new_tokens - max(adapter.length_offset(p) for p in pivots),
-            length_penalty=length_penalty, template=pivot_template, allowed_tokens=mask, source_rows=pivot_rows)
+        # the first legs: one beam search per model that translates into the pivots (each model object once)
+        done = []
+        for m in sorted({c.pivot_model for c in comps if c.pivot is not None}):
+            legs = next((texts for obj, texts in done if obj is models[m]), None)
+            if legs is None:
+                legs = pivot_translations(
+                    models[m], adapter, sources, src, pivots, beam_size=beam_size, nbest=pivot_nbest,
+                    max_new_tokens=max_new_tokens - max(adapter.length_offset(p) for p in pivots),
+                    length_penalty=length_penalty, template=pivot_template, allowed_tokens=mask,
+                    source_rows=pivot_rows)
+                done.append((models[m], legs))
+            pivot_texts.update({(m, lang): texts for lang, texts in legs.items()})
     room = None
     if adapter.decoder_only and adapter.max_target_positions is not None:
         room = adapter.max_target_positions - max_new_tokens     # a prompt must leave room for the output
@@ -385,10 +445,12 @@ def _translate_batch(model, adapter, sources, src, tgt, pivots, comps, method, m
                   forced_eos_token_id=adapter.forced_eos_token_id)
 
     if method == "mbr":
-        return _mbr(model, adapter, rows, inputs, comps, tgt, mask, beam_size, mbr_nbest, metric, num_return,
-                    return_provenance, search)
+        return _mbr(models, adapter, rows, inputs, comps, tgt, mask, beam_size, mbr_nbest, metric, num_return,
+                    return_provenance, search, labels)
     beam = 1 if method == "vote" else beam_size
-    scorer = make_scorer(model, adapter, rows, tgt, K, mask(tgt))
+    allowed = mask(tgt)
+    scorer = ensemble_scorer(models, [c.model for c in comps], rows,
+                             lambda m, r, k: make_scorer(m, adapter, r, tgt, k, allowed))
     hyps = beam_search(scorer, _combiner(method, comps, voting, mean), beam_size=beam, num_return=num_return,
                        return_provenance=return_provenance, **search)
     results = []
@@ -397,23 +459,29 @@ def _translate_batch(model, adapter, sources, src, tgt, pivots, comps, method, m
         best = nbest[0] if nbest else Translation("", (), float("-inf"))
         extra = dict(nbest=nbest if num_return > 1 else ())
         if return_provenance:
-            extra["components"] = tuple(ComponentOutput(c.name, inputs[b][k]) for k, c in enumerate(comps))
+            extra["components"] = tuple(ComponentOutput(c.name, inputs[b][k], model=labels[c.model])
+                                        for k, c in enumerate(comps))
         results.append(_replace(best, **extra))
     return results
 
 
-def _mbr(model, adapter, rows, inputs, comps, tgt, mask, beam_size, nbest, metric, num_return, want, search):
-    """Each component decodes alone (the B*K rows as B*K sentences, one beam search); MBR picks per sentence.
-
-    Candidates are in component order (then rank); a candidate votes with its component's weight.
+def _mbr(models, adapter, rows, inputs, comps, tgt, mask, beam_size, nbest, metric, num_return, want, search,
+         labels):
+    """Each component decodes alone (the B*K rows as B*K sentences: one beam search per model over its rows);
+    MBR picks per sentence.  Candidates are in component order (then rank); a candidate votes with its
+    component's weight.
     """
     from .combiners import Single
     from .mbr import expected_utilities, mbr_select
     from .search import beam_search
 
     K = len(comps)
-    scorer = make_scorer(model, adapter, rows, tgt, 1, mask(tgt))
-    hyps = beam_search(scorer, Single(), beam_size=beam_size, num_return=nbest, **search)
+    hyps = [None] * len(rows)
+    for model, cols in model_groups([c.model for c in comps], models):
+        scorer = make_scorer(model, adapter, split_rows(rows, K, cols), tgt, 1, mask(tgt))
+        found = beam_search(scorer, Single(), beam_size=beam_size, num_return=nbest, **search)
+        for i, h in enumerate(found):
+            hyps[(i // len(cols)) * K + cols[i % len(cols)]] = h
     weighted = any(c.weight != 1.0 for c in comps)
     results = []
     for b in range(len(rows) // K):
@@ -441,7 +509,8 @@ def _mbr(model, adapter, rows, inputs, comps, tgt, mask, beam_size, nbest, metri
             per = [[] for _ in comps]
             for k in range(K):
                 per[k] = tuple(_result(adapter, h, False).text for h in hyps[b * K + k])
-            extra["components"] = tuple(ComponentOutput(c.name, inputs[b][k], per[k]) for k, c in enumerate(comps))
+            extra["components"] = tuple(ComponentOutput(c.name, inputs[b][k], per[k], labels[c.model])
+                                        for k, c in enumerate(comps))
         results.append(_replace(cands[first], **extra))
     return results
 

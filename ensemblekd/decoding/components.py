@@ -9,6 +9,11 @@ A component k scores next tokens ``log p_k(y | prefix, x_k)`` for the target lan
 * decoder-only language models: each prompt template is a component (prompt ensembles); pivots use the
   first template.
 
+A component is (model, input, target prompt): with several models (``num_models = M``, sharing one tokenizer
+and vocabulary, :mod:`.multimodel`) every path above exists once per model, model-major (model 0's
+components, then model 1's, ...).  ``Component.model`` is the index of the model that scores it and
+``Component.leg_model`` the model whose beam search produced its pivot translation (default: its own).
+
 Every component has a weight ``w_k >= 0`` (default 1) used by the combiners.  Rows of a scorer batch are
 sentence-major: row ``b * K + k`` is sentence b, component k (see :mod:`ensemblekd.decoding.scorers`).
 """
@@ -16,7 +21,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional, Sequence
 
 __all__ = ["Component", "ComponentError", "build_components", "check_pivots", "component_inputs",
@@ -30,18 +35,31 @@ class ComponentError(ValueError):
 @dataclass(frozen=True)
 class Component:
     """One translation path.  ``pivot=None`` is the direct path; ``rank`` picks the pivot n-best entry;
-    ``template`` is the prompt of a decoder-only model (``None``: the adapter's default)."""
+    ``template`` is the prompt of a decoder-only model (``None``: the adapter's default); ``model`` the index
+    of the model that scores it (0: the first); ``leg_model`` the model that translates into the pivot
+    (``None``: ``model`` itself)."""
 
     pivot: Optional[str] = None
     rank: int = 0
     weight: float = 1.0
     template: Optional[str] = None
+    model: int = 0
+    leg_model: Optional[int] = None
 
     def __post_init__(self):
         if not isinstance(self.rank, int) or self.rank < 0:
             raise ComponentError(f"Component.rank={self.rank!r}: expected an int >= 0")
         if not isinstance(self.weight, (int, float)) or not math.isfinite(self.weight) or self.weight < 0:
             raise ComponentError(f"Component.weight={self.weight!r}: expected a finite number >= 0")
+        for field in ("model", "leg_model"):
+            value = getattr(self, field)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise ComponentError(f"Component.{field}={value!r}: expected a model index (an int >= 0)")
+
+    @property
+    def pivot_model(self) -> int:
+        """The model whose translation into ``pivot`` this component reads."""
+        return self.model if self.leg_model is None else self.leg_model
 
     @property
     def name(self) -> str:
@@ -69,25 +87,37 @@ def check_pivots(pivots: Sequence[str], src: str, tgt: str) -> tuple[str, ...]:
 
 def build_components(pivots: Sequence[str] = (), *, direct: bool = True, pivot_nbest: int = 1,
                      weights: Optional[Sequence[float]] = None,
-                     templates: Optional[Sequence[str]] = None) -> list[Component]:
+                     templates: Optional[Sequence[str]] = None, num_models: int = 1,
+                     pivot_model: Optional[int] = None) -> list[Component]:
     """The component list: the direct path (one per template for decoder-only models) then, for each pivot,
-    ``pivot_nbest`` components (rank 0..m-1).  ``weights`` (one per component, in this order) default to 1."""
+    ``pivot_nbest`` components (rank 0..m-1); with ``num_models = M`` that list once per model, model-major.
+    ``pivot_model``: the model that translates into every pivot (``None``: each component's own model).
+    ``weights`` (one per component, in this order) default to 1."""
     if not isinstance(pivot_nbest, int) or pivot_nbest < 1:
         raise ComponentError(f"pivot_nbest={pivot_nbest!r}: expected an int >= 1")
+    if isinstance(num_models, bool) or not isinstance(num_models, int) or num_models < 1:
+        raise ComponentError(f"num_models={num_models!r}: expected an int >= 1")
+    if pivot_model is not None and (isinstance(pivot_model, bool) or not isinstance(pivot_model, int)
+                                    or not 0 <= pivot_model < num_models):
+        raise ComponentError(f"pivot_model={pivot_model!r}: expected a model index in [0, {num_models})")
     if templates is not None:
         templates = list(templates)
         if not templates:
             raise ComponentError("prompts=[]: give at least one prompt template (or None for the default)")
     heads = [None] if templates is None else templates
-    comps = [Component(template=t) for t in heads] if direct else []
     first = heads[0]
-    comps += [Component(pivot=p, rank=r, template=first) for p in pivots for r in range(pivot_nbest)]
+    comps = []
+    for m in range(num_models):
+        comps += [Component(template=t, model=m) for t in heads] if direct else []
+        comps += [Component(pivot=p, rank=r, template=first, model=m,
+                            leg_model=None if pivot_model in (None, m) else pivot_model)
+                  for p in pivots for r in range(pivot_nbest)]
     if not comps:
         raise ComponentError("no components: direct=False and no pivots given")
     if weights is not None:
         weights = list(weights)
         if len(weights) != len(comps):
-            names = ", ".join(c.name for c in comps)
+            names = ", ".join(c.name if num_models == 1 else f"{c.name}@models[{c.model}]" for c in comps)
             raise ComponentError(f"weights has {len(weights)} entries but there are {len(comps)} components "
                                  f"({names})")
         for i, w in enumerate(weights):
@@ -95,7 +125,7 @@ def build_components(pivots: Sequence[str] = (), *, direct: bool = True, pivot_n
                 raise ComponentError(f"weights[{i}]={w!r}: expected a finite number >= 0")
         if not any(w > 0 for w in weights):
             raise ComponentError("weights are all zero: at least one component needs a positive weight")
-        comps = [Component(c.pivot, c.rank, float(w), c.template) for c, w in zip(comps, weights)]
+        comps = [replace(c, weight=float(w)) for c, w in zip(comps, weights)]
     return comps
 
 
@@ -183,6 +213,8 @@ def component_inputs(adapter, components: Sequence[Component], sources: Sequence
                      max_length: Optional[int] = None) -> tuple[list[list[int]], list[list[str]]]:
     """Scorer rows for B sentences x K components (row ``b*K + k``) and the text each component read.
 
+    ``pivot_texts``: ``{pivot: [n-best per sentence]}`` shared by every component, or per leg model
+    ``{(leg model index, pivot): ...}`` (see :attr:`Component.pivot_model`); the model-keyed entry wins.
     ``direct_rows`` may give precomputed encoder inputs of the sources ``{template: rows}``.  Rows built from
     pivot translations longer than ``max_length`` (default ``adapter.max_source_length``) are cut, with a
     warning (decoder-only models: pass the positions left after the generated tokens).
@@ -198,7 +230,9 @@ def component_inputs(adapter, components: Sequence[Component], sources: Sequence
             if col is None:
                 col = adapter.encode(inputs, src, tgt, template=comp.template)
         else:
-            inputs = [nb[comp.rank] if comp.rank < len(nb) else nb[-1] for nb in pivot_texts[comp.pivot]]
+            legs = pivot_texts.get((comp.pivot_model, comp.pivot))
+            legs = pivot_texts[comp.pivot] if legs is None else legs
+            inputs = [nb[comp.rank] if comp.rank < len(nb) else nb[-1] for nb in legs]
             col = _fit(adapter, inputs, comp.pivot, tgt, comp.template, f"pivot translations via {comp.pivot}",
                        limit)
         for b, r in enumerate(col):
