@@ -192,16 +192,26 @@ def _make_decoder(model, tokenizer, cfg: DistillMTConfig, src: str, tgt: str, wi
     return decode
 
 
-def _target_ids(tokenizer, texts: Sequence[str], tgt_code: str, eos: int) -> list[tuple[int, ...]]:
-    """Target-side token ids of each text + EOS (Marian's target vocabulary, no language prefix)."""
-    saved = getattr(tokenizer, "tgt_lang", None)
-    if hasattr(tokenizer, "tgt_lang"):
-        tokenizer.tgt_lang = tgt_code
-    try:
-        ids = tokenizer(text_target=list(texts), add_special_tokens=False)["input_ids"]
-    finally:
-        if saved is not None:
-            tokenizer.tgt_lang = saved
+def _target_ids(adapter, tokenizer, texts: Sequence[str], tgt_code: str, eos: int) -> list[tuple[int, ...]]:
+    """Target-side token ids of each text + EOS (Marian's target vocabulary, no language prefix).
+
+    Text is data, as for sources: a special or language token's string inside a target (``</s>``, ``__en__``,
+    ``>>en<<``) is segmented into ordinary pieces, never into the control token (fast tokenizers: the
+    adapter's text-only backend, one vocabulary for both sides; slow ones: ``split_special_tokens``)."""
+    texts = list(texts)
+    if getattr(tokenizer, "backend_tokenizer", None) is not None:
+        ids = adapter._tokenize(texts, None, add_special_tokens=False)
+    else:
+        if adapter.family == "marian":  # MarianTokenizer reads a leading ">>xx<<" as a code (see MarianAdapter)
+            texts = [" " + t if t.lstrip().startswith(">>") else t for t in texts]
+        saved = getattr(tokenizer, "tgt_lang", None)
+        if hasattr(tokenizer, "tgt_lang"):
+            tokenizer.tgt_lang = tgt_code
+        try:
+            ids = tokenizer(text_target=texts, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+        finally:
+            if saved is not None:
+                tokenizer.tgt_lang = saved
     return [tuple(int(i) for i in row) + (eos,) for row in ids]
 
 
@@ -252,7 +262,7 @@ def build_examples(adapter, tokenizer, src, tgt, sources, records, pivots, with_
     out, cut = [], 0
     max_target = adapter.max_target_positions
     for j, i in enumerate(keep):
-        for target in _target_ids(tokenizer, records[i]["targets"], tgt, adapter.eos_token_id):
+        for target in _target_ids(adapter, tokenizer, records[i]["targets"], tgt, adapter.eos_token_id):
             if max_target is not None and len(prompt) + len(target) - 1 > max_target:
                 target = target[: max_target - len(prompt)] + (adapter.eos_token_id,)
                 cut += 1
