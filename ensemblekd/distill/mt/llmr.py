@@ -19,7 +19,8 @@ The student is trained by REINFORCE on its own samples ``y ~ q``:
     A_t  = (G_t - b_t) / scale, clipped to [-clip, clip] if ``clip`` is set,
 
 with the dense return-to-go ``G_t = sum_{t' >= t} r_t'`` or, sparse, the whole return ``G_0`` at every
-step (``reward="sparse"``; the baseline is then ``b_0``), and the baseline ``b_t = sum_a softmax(f(s_t))_a
+step (``reward="sparse"``; the baseline is then ``b_0``; step 0 is a row's first real step, which in the
+trainer follows the masked decoder prompt), and the baseline ``b_t = sum_a softmax(f(s_t))_a
 f(s_t, a)``, the teacher's own value of the state (``baseline=False``: ``b = 0``).  With ``next_value=
 "softmax"`` and the baseline, a student equal to the teacher gets an advantage of conditional mean zero
 at every state (the expectations telescope).
@@ -60,7 +61,8 @@ def induced_reward(teacher_scores: torch.Tensor, tokens: torch.Tensor, mask: tor
 
     ``teacher_scores``: ``f`` (B, T, V), e.g. teacher log-probs or logits (floored at ``min_score`` so that
     ``-inf`` from a masked vocabulary stays finite); ``tokens``: the actions ``a_t`` (B, T); ``mask``: True
-    at real steps (a prefix of each row: up to and including EOS).
+    at real steps, one contiguous run per row (masked prompt positions may precede it) up to and including
+    EOS.
     """
     if next_value not in NEXT_VALUES:
         raise ValueError(f"next_value={next_value!r}; expected one of {NEXT_VALUES}")
@@ -94,8 +96,10 @@ def advantages(reward: torch.Tensor, baseline: Optional[torch.Tensor], mask: tor
     m = mask.to(reward.dtype)
     returns = torch.flip(torch.cumsum(torch.flip(reward * m, [1]), dim=1), [1])
     adv = returns - (baseline * m if baseline is not None else 0.0)
-    if kind == "sparse":
-        adv = adv[:, :1].expand_as(adv)
+    if kind == "sparse":   # the whole return minus the baseline at each row's FIRST real step (which need
+        # not be column 0: a forced decoder prompt, e.g. a language token, is masked out)
+        first = (m > 0).to(torch.uint8).argmax(dim=1, keepdim=True)
+        adv = adv.gather(1, first).expand_as(adv)
     adv = adv / scale
     if clip is not None:
         adv = adv.clamp(-clip, clip)

@@ -177,3 +177,44 @@ def test_reinforce_loss_is_minus_advantage_weighted_log_likelihood_and_errors():
         advantages(adv, None, mask, kind="episodic")
     with pytest.raises(ValueError, match="scale"):
         advantages(adv, None, mask, scale=0)
+
+
+def test_sparse_advantage_starts_at_the_first_real_step_after_a_masked_prompt():
+    # the trainer masks the decoder prompt (start token, language token): column 0 is not a real step
+    f = torch.tensor(F, dtype=torch.float64)
+    lead = torch.cat([torch.zeros(1, 1, 4, dtype=torch.float64), f], dim=1)        # (1, 4, 4): prompt column first
+    tokens = torch.tensor([[0, 0, 2, EOS]])
+    mask = torch.tensor([[False, True, True, True]])
+    r, b = induced_reward(lead, tokens, mask)
+    r0, b0 = induced_reward(f, tokens[:, 1:], mask[:, 1:])
+    assert torch.allclose(r[:, 1:], r0) and torch.allclose(b[:, 1:], b0) and r[0, 0] == 0 and b[0, 0] == 0
+    want = float(r0.sum() - b0[0, 0])                      # G_0 - b_0 of the real steps
+    for baseline in (b, None):
+        sparse = advantages(r, baseline, mask, kind="sparse")[0].tolist()
+        g = want if baseline is not None else float(r0.sum())
+        assert sparse == pytest.approx([0.0, g, g, g], abs=1e-12)
+    # and equal to the advantage of the same row without the prompt column
+    assert torch.allclose(advantages(r, b, mask, kind="sparse")[:, 1:], advantages(r0, b0, mask[:, 1:], kind="sparse"))
+    # rows of different prompt offsets in one batch (and an all-masked dummy row)
+    rows = torch.cat([lead, torch.cat([f, torch.zeros(1, 1, 4, dtype=torch.float64)], 1), lead]), torch.tensor(
+        [[0, 0, 2, EOS], [0, 2, EOS, 0], [0, 0, 0, 0]]), torch.tensor(
+        [[False, True, True, True], [True, True, True, False], [False] * 4])
+    rr, bb = induced_reward(*rows)
+    adv = advantages(rr, bb, rows[2], kind="sparse")
+    assert adv[0, 1:].tolist() == pytest.approx([want] * 3, abs=1e-12)
+    assert adv[1, :3].tolist() == pytest.approx([want] * 3, abs=1e-12) and adv[1, 3] == 0
+    assert adv[2].abs().sum() == 0
+
+
+def test_centring_makes_logits_and_log_probs_the_same_teacher():
+    # the official code centres the raw logits; one model's log-probs differ from them by a state constant
+    torch.manual_seed(1)
+    logits = 3 * torch.randn(2, 5, 7, dtype=torch.float64)
+    tokens = torch.randint(0, 7, (2, 5))
+    mask = torch.tensor([[1, 1, 1, 1, 1], [0, 1, 1, 1, 0]], dtype=torch.bool)
+    for how in ("softmax", "max"):
+        a = induced_reward(logits, tokens, mask, next_value=how)
+        b = induced_reward(torch.log_softmax(logits, -1), tokens, mask, next_value=how)
+        assert torch.allclose(a[0], b[0], atol=1e-10) and torch.allclose(a[1], b[1], atol=1e-10)
+        c = induced_reward(torch.log_softmax(logits, -1), tokens, mask, next_value=how, center=False)
+        assert not torch.allclose(a[0], c[0], atol=1e-3)       # not vacuous: uncentred log-probs differ
