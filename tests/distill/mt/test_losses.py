@@ -222,3 +222,65 @@ def test_new_divergences_have_finite_gradients_when_teacher_has_zeros(fn, kw):
     loss = fn(teacher, torch.log_softmax(logits, -1), **kw)
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(logits.grad).all() and logits.grad.abs().sum() > 0
+
+
+# closed forms by hand on p = (1/2, 1/2), q = (1/4, 3/4): independent of the code's branches
+_P, _Q = _logp([[1, 1]]), _logp([[1, 3]])
+_KL = 0.5 * math.log(4 / 3)                                        # KL(p || q)
+_RKL = 0.25 * math.log(1 / 2) + 0.75 * math.log(3 / 2)             # KL(q || p)
+_JS = 0.5 * (0.5 * math.log(4 / 3) + 0.5 * math.log(4 / 5)) + 0.5 * (0.25 * math.log(2 / 3) + 0.75 * math.log(6 / 5))
+
+
+@pytest.mark.parametrize("beta,want", [
+    (0.0, _KL), (0.5, _JS), (1.0, _RKL),
+    # beta = 1/4: m = p/4 + 3q/4 = (5/16, 11/16); beta KL(p||m) + (1 - beta) KL(q||m)
+    (0.25, 0.25 * (0.5 * math.log(8 / 5) + 0.5 * math.log(8 / 11))
+     + 0.75 * (0.25 * math.log(4 / 5) + 0.75 * math.log(12 / 11)))])
+def test_generalized_jsd_closed_forms(beta, want):
+    assert float(L.generalized_jsd(_P, _Q, beta=beta)) == pytest.approx(want, abs=1e-12)
+
+
+@pytest.mark.parametrize("fn,alpha,want", [
+    ("skl", 0.0, _KL), ("skl", 1.0, 0.0), ("srkl", 0.0, _RKL), ("srkl", 1.0, 0.0),
+    # which distribution is mixed: SKL mixes alpha of the TEACHER into the student, alpha p + (1-alpha) q =
+    # (5/16, 11/16) at alpha = 1/4; SRKL mixes alpha of the STUDENT into the teacher, (1-alpha) p + alpha q =
+    # (7/16, 9/16)
+    ("skl", 0.25, 0.5 * math.log(8 / 5) + 0.5 * math.log(8 / 11)),
+    ("srkl", 0.25, 0.25 * math.log(4 / 7) + 0.75 * math.log(4 / 3))])
+def test_skew_divergences_closed_forms(fn, alpha, want):
+    f = L.skew_kl_divergence if fn == "skl" else L.skew_reverse_kl_divergence
+    assert float(f(_P, _Q, alpha=alpha)) == pytest.approx(want, abs=1e-12)
+
+
+def _trl_generalized_jsd(student_logits, teacher_logits, beta):
+    """TRL's GKDTrainer.generalized_jsd_loss (per position, summed over the vocabulary), re-typed: F.kl_div(a, b)
+    is KL(b || a); beta = 0 and 1 are its forward / reverse KL end points."""
+    import torch.nn.functional as F
+
+    s, t = F.log_softmax(student_logits, -1), F.log_softmax(teacher_logits, -1)
+    if beta == 0:
+        jsd = F.kl_div(s, t, reduction="none", log_target=True)
+    elif beta == 1:
+        jsd = F.kl_div(t, s, reduction="none", log_target=True)
+    else:
+        b = torch.tensor(beta, dtype=s.dtype)
+        mix = torch.logsumexp(torch.stack([s + torch.log1p(-b), t + torch.log(b)]), dim=0)
+        jsd = beta * F.kl_div(mix, t, reduction="none", log_target=True) + (1 - beta) * F.kl_div(
+            mix, s, reduction="none", log_target=True)
+    return jsd.sum(-1)
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.1, 0.5, 0.9, 1.0])
+def test_generalized_jsd_follows_trl_convention(beta):
+    torch.manual_seed(0)
+    t, s = torch.randn(3, 4, 6, dtype=torch.float64), torch.randn(3, 4, 6, dtype=torch.float64)
+    ours = L.generalized_jsd(torch.log_softmax(t, -1), torch.log_softmax(s, -1), beta=beta, reduction="none")
+    assert torch.allclose(ours, _trl_generalized_jsd(s, t, beta), atol=1e-12)
+
+
+def test_generalized_jsd_end_points_continue_the_family():
+    # the GKD paper's limits: JSD(beta) / beta -> KL(p || q) as beta -> 0, JSD(beta) / (1 - beta) -> KL(q || p)
+    # as beta -> 1, so the end points continue the family (beta -> 0: KL, beta -> 1: RKL)
+    eps = 1e-6
+    assert float(L.generalized_jsd(_P, _Q, beta=eps)) / eps == pytest.approx(_KL, rel=1e-4)
+    assert float(L.generalized_jsd(_P, _Q, beta=1 - eps)) / eps == pytest.approx(_RKL, rel=1e-4)
