@@ -9,7 +9,8 @@ given twice is one scorer), each with its own KV cache over its ``B * K_m * Z`` 
 * places the ``[B, K_m, Z, V]`` log-probs at their components: ``[B, K, Z, V]``, the layout every combiner
   takes (concatenation when the columns are model-major, as :func:`~.components.build_components` makes
   them; else one extra gather);
-* forwards ``reorder(parents)`` / ``select_sentences(kept)`` to every scorer (the ``B x Z`` beam is shared).
+* forwards ``reorder(parents)`` / ``select_sentences(kept)`` to every scorer (the ``B x Z`` beam is shared);
+  ``context(n)`` (stop strings) is the first component's.
 
 So the beam loop and the combiners are the ones of a single model; only the scorer differs.  Cost per step:
 the models' forwards plus one copy of the ``B K Z V`` log-probs; memory: the models' caches plus that copy.
@@ -100,6 +101,9 @@ class MultiScorer:
             torch.as_tensor([flat.index(k) for k in range(self.num_components)])
         if not all(callable(getattr(s, "select_sentences", None)) for s in self.scorers):
             self.select_sentences = None  # the search then keeps finished sentences in the batch
+        self._first = next(i for i, c in enumerate(self.columns) if 0 in c)
+        if not callable(getattr(self.scorers[self._first], "context", None)):
+            self.context = None
 
     @property
     def num_sentences(self) -> int:
@@ -124,6 +128,10 @@ class MultiScorer:
     def select_sentences(self, kept: torch.Tensor) -> None:
         for s in self.scorers:
             s.select_sentences(kept)
+
+    def context(self, n: int) -> torch.Tensor:
+        """The tokens before the continuation, as the first component's scorer has them (stop strings)."""
+        return self.scorers[self._first].context(n)
 
 
 def ensemble_scorer(models: Sequence, model_of: Sequence[int], rows: Sequence, make: Callable):
