@@ -5,6 +5,9 @@ Example::
     ensemblekd translate --model models/m30k-zeroshot --src de --tgt fr --pivots en cs --method ebbs \\
         --beam 5 < test.de > test.fr
 
+``--model A --model B``: an ensemble of models sharing one tokenizer and vocabulary (each contributes its direct
+and pivot paths; a path given twice is loaded once); models that differ are refused before the weights load.
+
 The handler parses the arguments and calls :func:`ensemblekd.decoding.translate` once per window of
 ``--window`` lines (batches are sorted by length within a window), writing each window's lines, in input
 order, as soon as they are final; progress goes to stderr (``--quiet`` turns it off).  With ``-o OUT`` the
@@ -25,8 +28,12 @@ def register(sub) -> None:
     """Register the ``translate`` sub-command."""
     p = sub.add_parser("translate", help="translate lines with a multilingual model (direct, pivot, ensembles)",
                        description="Translate lines (stdin or -i) into one line each (stdout or -o), in order.")
-    p.add_argument("--model", required=True, metavar="PATH", help="model directory (Hugging Face format)")
-    p.add_argument("--tokenizer", metavar="PATH", help="tokenizer directory (default: --model)")
+    p.add_argument("--model", required=True, action="append", metavar="PATH",
+                   help="model directory (Hugging Face format); repeat for an ensemble of several models that share "
+                        "one tokenizer and vocabulary (components: each model's direct and pivot paths, model-major)")
+    p.add_argument("--pivot-model", type=int, default=None, metavar="N",
+                   help="the N-th --model (0-based) translates into the pivots for every model (default: each its own)")
+    p.add_argument("--tokenizer", metavar="PATH", help="tokenizer directory (default: the first --model)")
     p.add_argument("--src", required=True, help="source language code")
     p.add_argument("--tgt", required=True, help="target language code")
     p.add_argument("--pivots", nargs="*", default=[], metavar="LANG", help="pivot language codes")
@@ -142,37 +149,58 @@ def _first_line(exc: BaseException) -> str:
     return (text[0] if text else type(exc).__name__)[:200]
 
 
-def _check_before_loading(args):
-    """Language codes, pivots, beam, weights, ... checked with the config and the tokenizer only (cheap), before
-    the weights load (the tokenizer is loaded again with the model; the API repeats the same checks)."""
-    from types import SimpleNamespace
-
+def _light(path: Path, tokenizer_path):
+    """(config, generation config, tokenizer) of a model folder without its weights; None if it is broken."""
     from transformers import AutoConfig, AutoTokenizer, GenerationConfig
 
     from .._runtime import quiet_hf_progress
-    from .api import _validate
-    from .languages import get_adapter
 
-    path = Path(args.model)
     if not (path / "config.json").is_file():
         return None  # load() names the problem
     try:
         config = AutoConfig.from_pretrained(path)
         with quiet_hf_progress(True):
-            tokenizer = AutoTokenizer.from_pretrained(args.tokenizer or path)
+            tokenizer = AutoTokenizer.from_pretrained(tokenizer_path or path)
         try:
             gen = GenerationConfig.from_pretrained(path)
         except OSError:
             gen = GenerationConfig.from_model_config(config)
     except Exception:  # a broken folder: load() gives the message naming it
         return None
+    return config, gen, tokenizer
+
+
+def _check_before_loading(args):
+    """Language codes, pivots, beam, weights, ... checked with the config and the tokenizer only (cheap), before
+    the weights load (the tokenizer is loaded again with the model; the API repeats the same checks); several
+    ``--model``: they must share one tokenizer and vocabulary (:func:`.multimodel.check_models`)."""
+    from types import SimpleNamespace
+
+    from .api import _validate
+    from .languages import get_adapter
+    from .multimodel import ModelMismatchError, check_models
+
+    paths = [Path(m) for m in args.model]
+    light = [_light(p, args.tokenizer) for p in paths]
+    if any(x is None for x in light):
+        return None
+    config, gen, tokenizer = light[0]
     if args.restrict_vocab is not False:
-        check_vocab_table(args.restrict_vocab, path, [args.tgt], getattr(config, "vocab_size", None))
-    adapter = get_adapter(SimpleNamespace(config=config, generation_config=gen), tokenizer)
-    _validate(adapter, [], src=args.src, tgt=args.tgt, pivots=tuple(args.pivots), method=args.method,
-              beam_size=args.beam, num_return=args.nbest, pivot_nbest=args.pivot_nbest, mbr_nbest=args.mbr_nbest,
-              batch_size=args.batch_size, length_penalty=args.length_penalty, voting=args.voting, mean=args.mean,
-              weights=args.weights, prompts=args.prompt, metric=args.mbr_metric)
+        check_vocab_table(args.restrict_vocab, paths[0], [args.tgt], getattr(config, "vocab_size", None))
+    adapters = [get_adapter(SimpleNamespace(config=c, generation_config=g), t) for c, g, t in light]
+    pivots, _, prompts = _validate(
+        adapters[0], [], src=args.src, tgt=args.tgt, pivots=tuple(args.pivots), method=args.method,
+        beam_size=args.beam, num_return=args.nbest, pivot_nbest=args.pivot_nbest, mbr_nbest=args.mbr_nbest,
+        batch_size=args.batch_size, length_penalty=args.length_penalty, voting=args.voting, mean=args.mean,
+        weights=args.weights, prompts=args.prompt, metric=args.mbr_metric, num_models=len(paths),
+        pivot_model=args.pivot_model)
+    if len(set(paths)) > 1:
+        try:
+            check_models([SimpleNamespace(config=c) for c, _, _ in light], [str(p) for p in paths],
+                         adapters=adapters, tokenizers=[t for _, _, t in light], templates=prompts or [None],
+                         langs=(args.tgt, *pivots, args.src), probe=["Ein Hund läuft im Park."])
+        except ModelMismatchError as exc:
+            raise ValueError(f"--model: {exc}") from None
 
 
 def check_vocab_table(option, model_path: Path, langs, vocab_size=None) -> None:
@@ -202,7 +230,7 @@ def _line(r, args) -> str:
 
         obj = {"text": r.text, "score": r.score, "token_ids": list(r.token_ids),
                "provenance": None if r.provenance is None else [list(p) for p in r.provenance],
-               "components": [{"name": c.name, "input": c.input, "candidates": list(c.candidates)}
+               "components": [{"name": c.name, "model": c.model, "input": c.input, "candidates": list(c.candidates)}
                               for c in r.components]}
         if args.nbest > 1:
             obj["nbest"] = [{"text": h.text, "score": h.score} for h in r.nbest]
@@ -249,14 +277,21 @@ def _run(args) -> int:
         raise ValueError(f"--resume: {partial} has {done} lines but the input has {len(sources)}; not this input")
     set_threads(args.threads)
     _check_before_loading(args)
-    model, tokenizer = load(args.model, args.tokenizer, args.device, quiet=args.quiet)
+    loaded: dict = {}
+    for path in args.model:     # a model is loaded once however many times it is named
+        if path not in loaded:
+            loaded[path] = load(path, args.tokenizer, args.device, quiet=args.quiet)
+    models = [loaded[p][0] for p in args.model]
+    model = models[0] if len(models) == 1 else models
+    tokenizer = loaded[args.model[0]][1]
     options = dict(
         src_lang=args.src, tgt_lang=args.tgt, pivots=tuple(args.pivots),
         method=args.method, beam_size=args.beam, max_new_tokens=args.max_new_tokens,
         length_penalty=args.length_penalty, batch_size=args.batch_size, device=args.device, weights=args.weights,
         voting=args.voting, mean=args.mean, pivot_nbest=args.pivot_nbest, mbr_nbest=args.mbr_nbest,
         mbr_metric=args.mbr_metric, truncate=args.truncate, restrict_vocab=args.restrict_vocab,
-        prompts=args.prompt, progress=False, num_return=args.nbest, return_provenance=args.provenance)
+        prompts=args.prompt, progress=False, num_return=args.nbest, return_provenance=args.provenance,
+        pivot_model=args.pivot_model, model_names=list(args.model))
     # every argument is checked on the first line before any window is decoded (the API validates first)
     out = open(partial, "a", encoding="utf-8") if to_file else sys.stdout
     bar = None
