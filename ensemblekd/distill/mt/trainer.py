@@ -9,8 +9,9 @@ components (white-box teacher); ``skl|srkl`` are DistiLLM's skew divergences (``
 on-policy mixing (a batch is sampled from the student with probability ``gkd_lambda``, the generalized
 JSD with ``gkd_beta``; Agarwal et al., ICLR 2024) and ``llmr`` the policy gradient with the
 teacher-induced reward (Li et al., COLING 2024; :mod:`.llmr`).  Student samples use ``kd_temperature``
-and ``kd_top_p``.  GKD's draw is a pure function of (seed, process, step, micro-batch), so a resumed run
-draws what an uninterrupted one does.
+and ``kd_top_p``.  GKD's draw and the seed of the student's samples are a pure function of (seed, process,
+step, micro-batch): each process samples its own rows with its own random stream (the engine seeds every
+process alike), and a resumed run draws what an uninterrupted one does.
 
 What is ours: the losses (:meth:`KDTrainer.compute_loss`), the token-bucketed batches
 (:class:`.data.TokenBucketSampler`) and the data.  What is the engine's (``transformers.Seq2SeqTrainer`` on
@@ -23,7 +24,11 @@ Loss normalisation: the SeqKD loss (and the teacher-prefix half of the word-leve
 token losses divided by the number of target tokens of the whole optimizer step, across gradient
 accumulation and processes (the engine's ``num_items_in_batch``), scaled by the world size because DDP
 averages gradients.  So W processes with ``max_tokens = M`` and one process with ``max_tokens = W * M``
-compute the same update (up to float summation order).
+compute the same update (up to float summation order) for ``seqkd``, ``kl``, ``skl`` and GKD's off-policy
+batches.  A term on student samples (``rkl``, ``srkl``, ``llmr``, GKD's on-policy batches, half of ``js`` and
+``tvd``) is the MEAN over the micro-batch's sampled tokens divided by the accumulation steps (DDP then
+averages over processes): the number of sampled tokens of the other micro-batches and processes is not known
+when it is computed, and the samples differ anyway.
 
 Resume: checkpoints ``checkpoint_dir/checkpoint-N`` (the engine's format: weights, optimizer, scheduler,
 RNG states, trainer state) every ``save_every`` steps; a rerun resumes from the last COMPLETE one (a
@@ -249,16 +254,23 @@ def _trainer_class():
             if teacher is not None:
                 teacher.to(self.args.device).eval().requires_grad_(False)
 
-        def _on_policy_draw(self) -> bool:
-            """GKD: sample this micro-batch from the student? True with probability ``gkd_lambda``, drawn
-            from (seed, process, step, micro-batch index) so that a resumed run draws the same."""
+        def _micro_batch(self) -> tuple[bool, int]:
+            """``(on_policy, sample_seed)`` of this micro-batch, a pure function of (seed, process, step,
+            micro-batch index): GKD samples it from the student with probability ``gkd_lambda`` (always False
+            for the other losses), and the student's samples are drawn with ``sample_seed``, so that the ranks
+            sample independently and a resumed run draws what an uninterrupted one does."""
             cfg = self.kd_config
-            if cfg.loss != "gkd" or cfg.gkd_lambda in (0, 1):
-                return cfg.loss == "gkd" and cfg.gkd_lambda == 1
             step = self.state.global_step
             micro = self._kd_micro + 1 if getattr(self, "_kd_step", None) == step else 0
             self._kd_step, self._kd_micro = step, micro
-            return random.Random(f"{cfg.seed}/{self.args.process_index}/{step}/{micro}").random() < cfg.gkd_lambda
+            rng = random.Random(f"{cfg.seed}/{self.args.process_index}/{step}/{micro}")
+            draw = rng.random()
+            on_policy = cfg.loss == "gkd" and (cfg.gkd_lambda == 1 or draw < cfg.gkd_lambda)
+            return on_policy, rng.getrandbits(63)
+
+        def _on_policy_draw(self) -> bool:
+            """GKD: sample this micro-batch from the student? (:meth:`_micro_batch`; advances the index)"""
+            return self._micro_batch()[0]
 
         def get_train_dataloader(self):
             sampler = TokenBucketSampler(self.kd_examples, self.kd_config.max_tokens, self.kd_config.seed,
@@ -285,8 +297,9 @@ def _trainer_class():
             else:
                 from .word_kd import word_level_terms
 
+                on_policy, sample_seed = self._micro_batch()
                 t_sum, s_mean = word_level_terms(cfg, model, self.teacher, inputs, pad_id=self.pad_id,
-                                                 eos_id=self.eos_id, on_policy=self._on_policy_draw())
+                                                 eos_id=self.eos_id, on_policy=on_policy, sample_seed=sample_seed)
                 loss = 0.0
                 if t_sum is not None:
                     loss = loss + t_sum / n * scale

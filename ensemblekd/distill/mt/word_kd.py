@@ -45,9 +45,10 @@ def teacher_log_probs(teacher, batch: dict, decoder_input_ids):
         return torch.stack([ensemble_log_probs(logp[owner == b]) for b in range(decoder_input_ids.shape[0])])
 
 
-def _student_sampled(model, teacher, batch: dict, cfg, pad_id: int, eos_id: int):
+def _student_sampled(model, teacher, batch: dict, cfg, pad_id: int, eos_id: int, seed=None):
     """(teacher log-probs, student log-probs, mask, sampled tokens) on sequences sampled from the student
-    (``cfg.kd_temperature``, ``cfg.kd_top_p``, at most ``cfg.kd_max_new_tokens``), or None."""
+    (``cfg.kd_temperature``, ``cfg.kd_top_p``, at most ``cfg.kd_max_new_tokens``), or None.  With ``seed``, the
+    samples are drawn from a random stream of their own (:func:`_seeded`), leaving the global one as it was."""
     import torch
 
     from .losses import hf_sample_prefixes
@@ -58,9 +59,10 @@ def _student_sampled(model, teacher, batch: dict, cfg, pad_id: int, eos_id: int)
     was_training = model.training
     model.eval()
     core = getattr(model, "module", model)   # DDP-wrapped students generate through the inner model
-    seq = hf_sample_prefixes(core, cfg.kd_max_new_tokens, temperature=cfg.kd_temperature, top_p=cfg.kd_top_p,
-                             input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                             decoder_input_ids=prompts, pad_token_id=pad_id, eos_token_id=eos_id)
+    with _seeded(seed, prompts.device):
+        seq = hf_sample_prefixes(core, cfg.kd_max_new_tokens, temperature=cfg.kd_temperature, top_p=cfg.kd_top_p,
+                                 input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                                 decoder_input_ids=prompts, pad_token_id=pad_id, eos_token_id=eos_id)
     model.train(was_training)
     if seq.shape[1] <= prompt_len:  # nothing generated
         return None
@@ -78,18 +80,43 @@ def _student_sampled(model, teacher, batch: dict, cfg, pad_id: int, eos_id: int)
             predicted)
 
 
+def _seeded(seed, device):
+    """Context: the CPU (and this CUDA device's) random stream seeded with ``seed`` inside, restored after;
+    a no-op for ``seed=None`` (and on other devices, whose generators are left alone)."""
+    import contextlib
+
+    import torch
+
+    if seed is None or device.type not in ("cpu", "cuda"):
+        return contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def ctx():
+        cuda = [device] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):
+            torch.random.default_generator.manual_seed(seed)
+            if cuda:
+                with torch.cuda.device(device):
+                    torch.cuda.manual_seed(seed)
+            yield
+
+    return ctx()
+
+
 TEACHER_SIDE = {"kl": 1.0, "js": 0.5, "tvd": 0.5, "skl": 1.0}     # loss -> weight of the teacher-prefix half
 STUDENT_SIDE = {"rkl": 1.0, "js": 0.5, "tvd": 0.5, "srkl": 1.0, "llmr": 1.0}
 
 
-def word_level_terms(cfg, model, teacher, batch: dict, *, pad_id: int, eos_id: int, on_policy: bool = False):
+def word_level_terms(cfg, model, teacher, batch: dict, *, pad_id: int, eos_id: int, on_policy: bool = False,
+                     sample_seed=None):
     """``(teacher_half_sum, student_half_mean)`` of the loss ``cfg.loss`` (a :class:`.trainer.TrainConfig`);
     a half the loss does not have is ``None``.
 
     ``kl``, ``skl``: on the teacher's outputs; ``rkl``, ``srkl``, ``llmr``: on student samples; ``js``,
     ``tvd``: half of each; ``gkd``: the generalized JSD (``cfg.gkd_beta``) on student samples if
     ``on_policy`` (the trainer draws it with probability ``cfg.gkd_lambda`` per batch), else on the teacher's
-    outputs, which are the ensemble's decoded sequences (TRL's ``seq_kd`` mode).
+    outputs, which are the ensemble's decoded sequences (TRL's ``seq_kd`` mode).  ``sample_seed``: the seed
+    of the student's samples (None: the global random stream).
     """
     import functools
 
@@ -118,7 +145,7 @@ def word_level_terms(cfg, model, teacher, batch: dict, *, pad_id: int, eos_id: i
                 torch.log_softmax(student.float(), dim=-1), batch["labels"] != -100)
         t_sum = teacher_fns[name](*args, reduction="sum") * TEACHER_SIDE.get(name, 1.0)
     if on_student:
-        side = _student_sampled(model, teacher, batch, cfg, pad_id, eos_id)
+        side = _student_sampled(model, teacher, batch, cfg, pad_id, eos_id, sample_seed)
         if side is None:
             raise RuntimeError("the student generated no tokens to sample prefixes from")
         t_logp, s_logp, mask, tokens = side
