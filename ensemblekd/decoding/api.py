@@ -442,7 +442,7 @@ def _translate_batch(models, adapter, sources, src, tgt, pivots, comps, method, 
     offset = adapter.length_offset(tgt)
     search = dict(max_new_tokens=max_new_tokens - offset, eos_token_id=adapter.eos_token_id,
                   length_penalty=length_penalty, length_offset=offset, early_stopping=True,
-                  forced_eos_token_id=adapter.forced_eos_token_id)
+                  forced_eos_token_id=adapter.forced_eos_token_id, stop=getattr(adapter, "stop_criteria", None))
 
     if method == "mbr":
         return _mbr(models, adapter, rows, inputs, comps, tgt, mask, beam_size, mbr_nbest, metric, num_return,

@@ -238,13 +238,17 @@ class EBBS(Combiner):
         if self.voting not in ("sum", "max", "count"):
             raise ValueError(f"EBBS: voting must be 'sum', 'max' or 'count', got {self.voting!r}")
 
-    def __call__(self, logprobs, beam_scores, *, eos_token_id: EosSpec, beam_size: int, last_step=False):
+    def __call__(self, logprobs, beam_scores, *, eos_token_id: EosSpec, beam_size: int, last_step=False,
+                 stop_hits=None):
+        """``stop_hits``: optional ``f(parents, tokens) -> mask`` of candidates completing a stop string
+        (passed by :func:`~ensemblekd.decoding.search.beam_search`); they finish in the lower beams too."""
         B, K, Z, V = logprobs.shape
         w = self._uniform(K, logprobs.device)
         total = logprobs + beam_scores[:, None, :, None]  # (B, K, Z, V)
         vals, parents, tokens = _top_continuations(total, num_candidates(beam_size, eos_token_id))
         n = vals.shape[-1]
-        finish, keep = split_finishing(tokens, vals, eos_token_id, beam_size, last_step)
+        stopped = None if stop_hits is None else stop_hits(parents, tokens)
+        finish, keep = split_finishing(tokens, vals, eos_token_id, beam_size, last_step, stopped)
         member = (finish | keep).reshape(B, K * n)
         ids = (parents * V + tokens).reshape(B, K * n)
         vals = vals.reshape(B, K * n)

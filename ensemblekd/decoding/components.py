@@ -193,7 +193,8 @@ def pivot_translations(model, adapter, sources: Sequence[str], src: str, pivots:
         scorer = make_scorer(model, adapter, rows, langs[0], 1, mask)
         hyps = beam_search(scorer, Single(), beam_size=beam_size, max_new_tokens=max_new_tokens,
                            eos_token_id=adapter.eos_token_id, length_penalty=length_penalty,
-                           length_offset=key[1], early_stopping=True, num_return=nbest)
+                           length_offset=key[1], early_stopping=True, num_return=nbest,
+                           stop=getattr(adapter, "stop_criteria", None))
         for g, lang in enumerate(langs):
             out[lang] = [[adapter.decode(_strip_eos(h.tokens, adapter.eos_token_id)) for h in sent]
                          for sent in hyps[g * n:(g + 1) * n]]

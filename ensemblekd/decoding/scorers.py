@@ -11,6 +11,8 @@ Protocol (see :class:`Scorer`)::
     scorer.step(tokens | None)       # -> FloatTensor[B, K, Z, V] log-probs (float32)
     scorer.reorder(parents[B, Z])    # beam z of sentence b continues beam parents[b, z]
     scorer.select_sentences(kept)    # optional: keep only sentences kept[B'] (increasing), drop the rest
+    scorer.context(n)                # optional: LongTensor[B, n], the n tokens before the continuation
+                                     # (first component's prompt / the decoder prompt; for stop strings)
 
 Log-probabilities are ``log_softmax`` of the logits in float32.  NaN logits count as ``-inf``; a
 row with no finite logit gives all ``-inf`` (the search then ends that hypothesis).  The optional
@@ -160,6 +162,22 @@ class _BaseScorer:
         self.num_sentences = len(kept)
         return (kept[:, None] * KZ + torch.arange(KZ, device=self.device)).reshape(-1)
 
+    def _context_rows(self) -> list[list[int]]:
+        """Per sentence, the tokens the continuation follows (subclasses)."""
+        raise NotImplementedError
+
+    def context(self, n: int) -> torch.Tensor:
+        """``LongTensor[B, n]``: the last ``n`` tokens before each sentence's continuation (its first
+        component's prompt, or the decoder prompt), left-filled with the pad id as ``generate`` pads.  Stop
+        strings (:func:`~ensemblekd.decoding.search.stop_hits`) may span this context and the output."""
+        out = torch.full((self.num_sentences, n), self._pad_id, dtype=torch.long)
+        if n:
+            for b, row in enumerate(self._context_rows()[: self.num_sentences]):
+                tail = row[-n:]
+                if tail:
+                    out[b, n - len(tail):] = torch.tensor(tail)
+        return out.to(self.device)
+
     def _first(self, logits: torch.Tensor) -> torch.Tensor:
         lp = normalize_logits(logits, self._disallowed)
         B, K, Z = self.num_sentences, self.num_components, self._beam_size
@@ -238,6 +256,9 @@ class Seq2SeqScorer(_BaseScorer):
         B, K, Z = self.num_sentences, self.num_components, self._beam_size
         return lp.view(B, K, Z, -1)
 
+    def _context_rows(self):
+        return [self.decoder_prompt] * (len(self._rows_in) // self.num_components)
+
     def select_sentences(self, kept: torch.Tensor) -> None:
         """Drop finished sentences: keep rows of ``kept`` (cache, encoder states, mask)."""
         from transformers.modeling_outputs import BaseModelOutput
@@ -312,6 +333,9 @@ class CausalLMScorer(_BaseScorer):
             lp = normalize_logits(out.logits[:, -1, :], self._disallowed)
         B, K, Z = self.num_sentences, self.num_components, self._beam_size
         return lp.view(B, K, Z, -1)
+
+    def _context_rows(self):
+        return self._rows_in[:: self.num_components]
 
     def select_sentences(self, kept: torch.Tensor) -> None:
         """Drop finished sentences: keep rows of ``kept`` (cache, mask, positions)."""

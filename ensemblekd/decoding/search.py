@@ -27,6 +27,10 @@ Rules (chosen to be exactly those of ``transformers`` 5.x ``GenerationMixin._bea
   length-normalised at the current length, resp. at the maximum length when ``length_penalty > 0``,
   can no longer beat the worst pooled one).  The loop ends when every sentence is done or after
   ``max_new_tokens`` steps.
+* Stop strings (``stop=``, e.g. ``transformers``' ``StopStringCriteria``): a candidate whose token
+  completes a stop string finishes exactly like an EOS candidate (the rule above; the stop token is
+  kept), as ``generate(stop_strings=...)`` does.  The criterion sees the candidate's last tokens
+  preceded by ``scorer.context(n)`` (the tail of the first component's prompt) when the scorer has it.
 * Nothing left: a live beam whose next-token scores are ``-inf`` for every token and component
   (NaN logits count as ``-inf``) ends there; it enters the pool as it is (without EOS; its length
   in the penalty is at least 1).
@@ -46,7 +50,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 import torch
 
-__all__ = ["Hypothesis", "beam_search", "split_finishing", "eos_ids", "num_candidates"]
+__all__ = ["Hypothesis", "beam_search", "split_finishing", "stop_hits", "eos_ids", "num_candidates"]
 
 EosSpec = Union[int, Sequence[int], None]
 
@@ -92,11 +96,13 @@ def split_finishing(
     eos_token_id: EosSpec,
     beam_size: int,
     last_step: bool,
+    stopped: Optional[torch.Tensor] = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The selection rule on ranked candidate lists (best first along the last dim).
 
-    tokens, scores: ``(..., N)``.  Returns boolean masks ``(finish, keep_running)`` of the same
-    shape: ``finish`` = valid, finishing (EOS token, or any token when ``last_step``) and ranked
+    tokens, scores: ``(..., N)``; stopped: optional ``(..., N)`` mask of candidates that complete a
+    stop string (:func:`stop_hits`).  Returns boolean masks ``(finish, keep_running)`` of the same
+    shape: ``finish`` = valid, finishing (EOS token, a stop string, or any token when ``last_step``) and ranked
     within the first ``beam_size``; ``keep_running`` = the first ``beam_size`` valid non-finishing
     candidates.  A candidate is valid iff its score is not ``-inf``.  ``O(N)``.
     """
@@ -111,12 +117,37 @@ def split_finishing(
             finishing = tokens == ids[0]
         else:
             finishing = torch.isin(tokens, torch.tensor(ids, device=tokens.device))
+        if stopped is not None:
+            finishing = finishing | stopped
     n = tokens.shape[-1]
     rank = torch.arange(n, device=tokens.device)
     finish = valid & finishing & (rank < beam_size)
     running = valid & ~finishing
     keep_running = running & (torch.cumsum(running, dim=-1) <= beam_size)
     return finish, keep_running
+
+
+def stop_hits(stop, context: Optional[torch.Tensor], sequences: torch.Tensor, parents: torch.Tensor,
+              tokens: torch.Tensor) -> torch.Tensor:
+    """Which candidates ``(parent, token)`` complete a stop string.
+
+    stop: a criterion on token rows ``[N, L] -> BoolTensor[N]`` that looks at the last
+        ``stop.maximum_token_len`` tokens only (``transformers.StopStringCriteria``);
+    context: ``[B, C]`` tokens before the continuation (left-filled), or None;
+    sequences: ``[B, Z, t]`` the running continuations; parents, tokens: ``[B, ...]``.
+    Returns a mask shaped like ``tokens``.  ``O(B * N * maximum_token_len)``.
+    """
+    B, t = sequences.shape[0], sequences.shape[-1]
+    par, tok = parents.reshape(B, -1), tokens.reshape(B, -1)
+    w = int(stop.maximum_token_len) - 1   # history tokens the criterion can see
+    h = min(t, w)
+    rows = [sequences[:, :, t - h:t][torch.arange(B, device=par.device)[:, None], par]] if h else []
+    if h < w and context is not None and context.shape[-1]:
+        ctx = context[:, -(w - h):]
+        rows.insert(0, ctx[:, None, :].expand(B, par.shape[1], ctx.shape[-1]).to(tok.device))
+    rows.append(tok[:, :, None])
+    ids = torch.cat(rows, dim=-1).reshape(B * par.shape[1], -1)
+    return stop(ids, None).reshape(tokens.shape).to(tokens.device)
 
 
 def no_finite_continuation(logprobs: torch.Tensor) -> torch.Tensor:
@@ -146,6 +177,7 @@ def beam_search(
     return_provenance: bool = False,
     progress: Any = None,
     step_callback: Optional[Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], None]] = None,
+    stop: Any = None,
 ) -> list[list[Hypothesis]]:
     """Beam search over ``scorer`` with the ranking rule of ``combiner``.
 
@@ -166,6 +198,10 @@ def beam_search(
     step_callback: called after each step as ``f(step, sequences[B', Z, step + 1], scores[B', Z],
         sentences[B'])`` with the new running (upper) beam of the ``B'`` sentences still in the
         batch (``sentences``: their indices in the input), dead slots having score ``-inf``.
+    stop: None, or a stop-string criterion (:func:`stop_hits`; e.g. ``transformers.StopStringCriteria``
+        or :func:`ensemblekd.decoding.hf.stop_criteria`): candidates completing a stop string finish as
+        EOS candidates do.  Combiners whose ``__call__`` takes ``stop_hits`` (EBBS) apply it to their
+        lower-level beams too.
 
     Returns ``B`` lists of at most ``num_return`` :class:`Hypothesis`, best first.
     Complexity: ``T`` scorer steps; memory ``O(B * Z * T)`` besides the scorer's.
@@ -192,17 +228,30 @@ def beam_search(
         try:
             return _loop(scorer, combiner, beam_size, max_new_tokens, eos, length_penalty, length_offset,
                          early_stopping, forced_eos_token_id, num_return, return_provenance, progress,
-                         step_callback)
+                         step_callback, stop)
         finally:
             if bar is not None:
                 bar.close()
 
 
+def _takes(fn, name: str) -> bool:
+    import inspect
+
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def _loop(scorer, combiner, Z, T, eos, alpha, offset, early_stopping, forced_eos, num_return, want_prov, progress,
-          callback):
+          callback, stop=None):
     neg_inf = float("-inf")
     scorer.start(Z)
     B, K = scorer.num_sentences, scorer.num_components
+    context = None
+    if stop is not None and callable(getattr(scorer, "context", None)):
+        context = scorer.context(max(int(stop.maximum_token_len) - 1, 0))
+    pass_stop = stop is not None and _takes(combiner, "stop_hits")
     tokens = None
     state = None
     reported = False  # did the combiner report provenance?
@@ -237,8 +286,14 @@ def _loop(scorer, combiner, Z, T, eos, alpha, offset, early_stopping, forced_eos
         dead = getattr(combiner, "no_continuation", no_finite_continuation)(logprobs)
         empty = (scores > neg_inf) & dead
 
-        cand = combiner(logprobs, scores, eos_token_id=eos, beam_size=Z, last_step=last)
-        finish, keep = split_finishing(cand.tokens, cand.scores, eos, Z, last)
+        hits = None
+        if stop is not None:
+            def hits(parents, toks, _seqs=seqs[:, :, :t], _ctx=context):
+                return stop_hits(stop, _ctx, _seqs, parents, toks)
+        extra = {"stop_hits": hits} if pass_stop else {}
+        cand = combiner(logprobs, scores, eos_token_id=eos, beam_size=Z, last_step=last, **extra)
+        stopped = None if hits is None else hits(cand.parents, cand.tokens)
+        finish, keep = split_finishing(cand.tokens, cand.scores, eos, Z, last, stopped)
         n = cand.scores.shape[1]
 
         # next running beam: the first Z non-finishing candidates (dead slots if fewer)
@@ -314,6 +369,8 @@ def _loop(scorer, combiner, Z, T, eos, alpha, offset, early_stopping, forced_eos
             scorer.select_sentences(kept)
             active, scores, seqs, tokens, improvable = (active[kept], scores[kept], seqs[kept], tokens[kept],
                                                         improvable[kept])
+            if context is not None:
+                context = context[kept.to(context.device)]
             pool_score, pool_logp, pool_seq, pool_len = (pool_score[kept], pool_logp[kept], pool_seq[kept],
                                                          pool_len[kept])
             if want_prov:

@@ -127,3 +127,41 @@ def test_training_mode_warns():
     with pytest.warns(UserWarning, match="training mode"):
         Seq2SeqScorer(model, [[4, 2]], [2], 1)
     model.eval()
+
+
+def test_context_is_the_first_components_prompt_tail_left_filled():
+    model = tiny_gpt2(0)
+    prompts = [[5, 6, 7], [8, 9], [10], [11, 12, 13, 14]]   # 2 sentences x 2 components
+    scorer = CausalLMScorer(model, prompts, 2, pad_token_id=1)
+    scorer.start(2)
+    assert scorer.context(2).tolist() == [[6, 7], [1, 10]]
+    assert scorer.context(4).tolist() == [[1, 5, 6, 7], [1, 1, 1, 10]]
+    assert scorer.context(0).shape == (2, 0)
+    s2s = Seq2SeqScorer(tiny_m2m100(0), [[4, 5, 2], [6, 2]], [2, 10], 1)
+    s2s.start(1)
+    assert s2s.context(3).tolist() == [[1, 2, 10], [1, 2, 10]]
+
+
+def test_stop_hits_see_the_context_and_the_parents_prefix():
+    """A stop string may span the prompt and the output, as in generate (it checks prompt + output)."""
+    from transformers import StopStringCriteria
+
+    from ensemblekd.decoding.search import stop_hits
+
+    from .tiny_models import tiny
+
+    tok = tiny("gpt2").tokenizer
+    a, b, c = (tok.convert_tokens_to_ids(x) for x in ("a", "b", "c"))
+    stop = StopStringCriteria(tok, ["abc"])
+    ctx = torch.tensor([[a, b], [c, c]])
+    empty = torch.zeros((2, 2, 0), dtype=torch.long)
+    parents = torch.zeros((2, 1), dtype=torch.long)
+    tokens = torch.tensor([[c], [c]])
+    assert stop_hits(stop, ctx, empty, parents, tokens).tolist() == [[True], [False]]
+    assert stop_hits(stop, None, empty, parents, tokens).tolist() == [[False], [False]]
+    # one generated token: the parent's prefix; candidates of shape [B, K, n] (EBBS' lower beams)
+    seqs = torch.tensor([[[b], [c]], [[b], [b]]])           # [B=2, Z=2, t=1]
+    parents = torch.tensor([[[0, 1]], [[1, 0]]])           # [B, K=1, n=2]
+    tokens = torch.full((2, 1, 2), c)
+    ctx = torch.tensor([[c, a], [c, a]])
+    assert stop_hits(stop, ctx, seqs, parents, tokens).tolist() == [[[True, False]], [[True, True]]]

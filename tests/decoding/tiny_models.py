@@ -8,6 +8,9 @@
 * ``marian``   MarianMTModel + MarianTokenizer with ``>>xx<<`` target tokens (sentencepiece)
 * ``t5``       T5ForConditionalGeneration + T5Tokenizer (unigram pieces from sentencepiece)
 * ``gpt2``     GPT2LMHeadModel + GPT2Tokenizer (byte-level BPE trained with ``tokenizers``)
+* ``qwen2``    Qwen2ForCausalLM (a Llama-style decoder: RMSNorm, rotary positions, grouped-query attention) +
+  Qwen2Tokenizer with ChatML special tokens and a chat template; EOS ``<|im_end|>``, pad ``<|endoftext|>``.
+  Not in ``FAMILIES`` (the per-family tests of the seq2seq API); ``tiny("qwen2")`` builds it.
 * ``ekd_src`` / ``ekd_dec``  our own scheme: M2M100 architecture, PreTrainedTokenizerFast with ``__xx__``
   language tokens, config attributes ``ensemblekd_language_scheme`` = target_token_in_source / _decoder.
 * ``ekd_rf``   like ``ekd_src`` on ``ensemblekd.models``' residual-free M2M100 (3 encoder layers, no
@@ -284,6 +287,29 @@ def _build_gpt2() -> Tiny:
     return Tiny("gpt2", GPT2LMHeadModel(config).eval(), tokenizer, CODES["gpt2"])
 
 
+CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+          "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+
+def _build_qwen2() -> Tiny:
+    from transformers import Qwen2Config, Qwen2ForCausalLM, Qwen2Tokenizer
+
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    vocab, merges = _bpe_vocab_merges(_bpe(specials, vocab_size=300, byte_level=True))
+    tokenizer = Qwen2Tokenizer(vocab=vocab, merges=merges, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
+    tokenizer.chat_template = CHATML
+    _seed()
+    config = Qwen2Config(vocab_size=_vocab_size(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=2 * MAX_POSITIONS,
+                         initializer_range=0.6, eos_token_id=tokenizer.eos_token_id,
+                         pad_token_id=tokenizer.pad_token_id, bos_token_id=None, tie_word_embeddings=False)
+    model = Qwen2ForCausalLM(config).eval()
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return Tiny("qwen2", model, tokenizer, CODES["gpt2"])
+
+
 def _build_ekd(scheme: str, residual_free: bool = False) -> Tiny:
     from transformers import PreTrainedTokenizerFast
 
@@ -311,6 +337,7 @@ _BUILDERS = {
     "marian": _build_marian,
     "t5": _build_t5,
     "gpt2": _build_gpt2,
+    "qwen2": _build_qwen2,
     "ekd_src": lambda: _build_ekd("target_token_in_source"),
     "ekd_dec": lambda: _build_ekd("target_token_in_decoder"),
     "ekd_rf": lambda: _build_ekd("target_token_in_source", residual_free=True),
@@ -318,7 +345,7 @@ _BUILDERS = {
 
 
 # (a, c) of the EOS hook per family (tuned so that hypotheses finish at lengths ~0..12 with max_new_tokens=12)
-_EOS_SHAPE = {"marian": (2.0, 1.0), "mbart50": (2.0, 2.0), "gpt2": (2.0, 2.0)}
+_EOS_SHAPE = {"marian": (2.0, 1.0), "mbart50": (2.0, 2.0), "gpt2": (2.0, 2.0), "qwen2": (2.0, 2.0)}
 
 
 def _eos_hook(model, a: float, c: float):
