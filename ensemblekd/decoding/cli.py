@@ -149,27 +149,6 @@ def _first_line(exc: BaseException) -> str:
     return (text[0] if text else type(exc).__name__)[:200]
 
 
-def _light(path: Path, tokenizer_path):
-    """(config, generation config, tokenizer) of a model folder without its weights; None if it is broken."""
-    from transformers import AutoConfig, AutoTokenizer, GenerationConfig
-
-    from .._runtime import quiet_hf_progress
-
-    if not (path / "config.json").is_file():
-        return None  # load() names the problem
-    try:
-        config = AutoConfig.from_pretrained(path)
-        with quiet_hf_progress(True):
-            tokenizer = AutoTokenizer.from_pretrained(tokenizer_path or path)
-        try:
-            gen = GenerationConfig.from_pretrained(path)
-        except OSError:
-            gen = GenerationConfig.from_model_config(config)
-    except Exception:  # a broken folder: load() gives the message naming it
-        return None
-    return config, gen, tokenizer
-
-
 def _check_before_loading(args):
     """Language codes, pivots, beam, weights, ... checked with the config and the tokenizer only (cheap), before
     the weights load (the tokenizer is loaded again with the model; the API repeats the same checks); several
@@ -178,10 +157,10 @@ def _check_before_loading(args):
 
     from .api import _validate
     from .languages import get_adapter
-    from .multimodel import ModelMismatchError, check_models
+    from .multimodel import ModelMismatchError, check_models, load_light
 
     paths = [Path(m) for m in args.model]
-    light = [_light(p, args.tokenizer) for p in paths]
+    light = [load_light(p, args.tokenizer) for p in paths]
     if any(x is None for x in light):
         return None
     config, gen, tokenizer = light[0]

@@ -25,8 +25,8 @@ from typing import Callable, Optional, Sequence
 
 import torch
 
-__all__ = ["MultiScorer", "ModelMismatchError", "check_models", "model_labels", "model_groups", "split_rows",
-           "ensemble_scorer"]
+__all__ = ["MultiScorer", "ModelMismatchError", "check_models", "check_model_folders", "load_light",
+           "model_labels", "model_groups", "split_rows", "ensemble_scorer"]
 
 
 class ModelMismatchError(ValueError):
@@ -236,3 +236,47 @@ def check_models(models: Sequence, labels: Sequence[str], *, adapters: Optional[
             what = _adapter_difference(adapters[i], adapters[0], list(langs), list(templates))
             if what:
                 fail(i, what)
+
+
+def load_light(path, tokenizer_path=None):
+    """``(config, generation config, tokenizer)`` of a saved model folder, without its weights (cheap); None when
+    the folder is not readable (the weight loader then names the problem)."""
+    from pathlib import Path
+
+    from transformers import AutoConfig, AutoTokenizer, GenerationConfig
+
+    from .._runtime import quiet_hf_progress
+
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        return None
+    try:
+        config = AutoConfig.from_pretrained(path)
+        with quiet_hf_progress(True):
+            tokenizer = AutoTokenizer.from_pretrained(tokenizer_path or path)
+        try:
+            gen = GenerationConfig.from_pretrained(path)
+        except OSError:
+            gen = GenerationConfig.from_model_config(config)
+    except Exception:  # a broken folder: loading the weights gives the message naming it
+        return None
+    return config, gen, tokenizer
+
+
+def check_model_folders(paths: Sequence, *, langs: Sequence[str], templates: Sequence = (None,),
+                        tokenizer_path=None, probe: Sequence[str] = ()) -> None:
+    """:func:`check_models` for saved model folders, from their configs and tokenizers only (before any weights
+    load); labels are the paths.  Unreadable folders are skipped (their loading fails later, naming them)."""
+    from types import SimpleNamespace
+
+    from .languages import get_adapter
+
+    paths = [str(p) for p in paths]
+    if len(set(paths)) < 2:
+        return
+    light = [load_light(p, tokenizer_path) for p in paths]
+    if any(x is None for x in light):
+        return
+    adapters = [get_adapter(SimpleNamespace(config=c, generation_config=g), t) for c, g, t in light]
+    check_models([SimpleNamespace(config=c) for c, _, _ in light], paths, adapters=adapters,
+                 tokenizers=[t for _, _, t in light], langs=langs, templates=templates, probe=probe)

@@ -20,13 +20,20 @@ def register_mt(distill_sub) -> None:
     p = distill_sub.add_parser(
         "mt", help="distill an MT ensemble (EBBS, ...) into one student",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        description="Decode source text with an ensemble of one multilingual model (direct + pivot paths), "
+        description="Decode source text with an ensemble of a multilingual model's direct + pivot paths (or of "
+                    "several models', --teacher-model repeated), "
                     "fine-tune a student initialised from the model on the outputs (sequence-level KD, or a "
                     "word-level loss), save it as a Hugging Face checkpoint in OUT/student. Rerunning the same "
                     "command resumes. Several processes: torchrun --nproc_per_node N -m ensemblekd distill mt ... "
                     "(decoding shards split across the ranks, then DDP training; rank 0 writes the results).")
     g = p.add_argument_group("teacher")
-    g.add_argument("--model", required=True, help="base model directory (teacher, and the student's init)")
+    g.add_argument("--model", help="base model directory (the teacher, and the student's init); or give the "
+                                   "teachers with --teacher-model")
+    g.add_argument("--teacher-model", action="append", default=None, metavar="PATH",
+                   help="a teacher model directory; repeat for an ensemble of several models that share one tokenizer "
+                        "and vocabulary (every model's direct and pivot paths; instead of --model)")
+    g.add_argument("--student-from", type=int, default=0, metavar="N",
+                   help="with --teacher-model: the student starts from the N-th teacher (0-based)")
     g.add_argument("--src", help="source language (with --tgt: one direction)")
     g.add_argument("--tgt", help="target language")
     g.add_argument("--directions", nargs="+", metavar="SRC-TGT",
@@ -171,8 +178,21 @@ def _trainer_args(items) -> dict:
 
 def _run_mt(args) -> int:
     from ..._runtime import resolve_device, set_threads
-    from .pipeline import DistillMTConfig, distill_mt, parse_direction
+    from .pipeline import DistillMTConfig, check_teachers, distill_mt, parse_direction
     from .trainer import TrainConfig
+
+    teachers = args.teacher_model
+    if teachers and args.model:
+        raise ValueError("give --model (one teacher, also the student's init) or --teacher-model (repeatable, with "
+                         "--student-from N), not both")
+    if not teachers and not args.model:
+        raise ValueError("give --model DIR, or --teacher-model DIR (repeatable)")
+    if teachers and not 0 <= args.student_from < len(teachers):
+        raise ValueError(f"--student-from {args.student_from}: expected an index of --teacher-model in "
+                         f"[0, {len(teachers)})")
+    if not teachers and args.student_from != 0:
+        raise ValueError("--student-from picks one of several --teacher-model; with --model the student starts from it")
+    model_path = teachers[args.student_from] if teachers else args.model
 
     if args.directions:
         directions = [parse_direction(d) for d in args.directions]
@@ -221,14 +241,15 @@ def _run_mt(args) -> int:
     if args.restrict_vocab is not False:
         from ...decoding.cli import check_vocab_table
 
-        check_vocab_table(args.restrict_vocab, Path(args.model), sorted({t for _, t in directions}))
+        check_vocab_table(args.restrict_vocab, Path(model_path), sorted({t for _, t in directions}))
         options["restrict_vocab"] = True if args.restrict_vocab is True else str(Path(args.restrict_vocab).resolve())
     config = DistillMTConfig(directions=directions, pivots=args.pivots, method=args.method, beam_size=args.beam,
                              max_new_tokens=args.max_new_tokens, length_penalty=args.length_penalty,
                              batch_size=args.batch_size, shard_size=args.shard_size, train=train,
                              translate_options=options, truncate=args.truncate)
-    result = distill_mt(args.model, sources, args.out, config, student_path=args.student, quiet=args.quiet,
-                        source_names=names)
+    check_teachers(config, len(teachers or [None]))
+    result = distill_mt(model_path, sources, args.out, config, student_path=args.student, quiet=args.quiet,
+                        source_names=names, teacher_paths=teachers)
     from ..._runtime import dist_info
 
     if dist_info().is_main:

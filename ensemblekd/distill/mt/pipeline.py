@@ -12,6 +12,11 @@ the same budget (``method``):
 * any other :func:`ensemblekd.decoding.api.translate` method (``ebbs``, ``average``, ``vote``,
   ``mbr``; ``pivot`` goes through the first pivot language) as the teacher.
 
+Several teacher models (``teacher_paths``, CLI ``--teacher-model`` repeated; one tokenizer and vocabulary):
+the ensemble is every model's direct and pivot paths (:mod:`ensemblekd.decoding.multimodel`), decoded with
+``ebbs``/``average``/``vote``/``mbr``, or ``union`` (every component's output a target); the student starts
+from ``model_path`` (the CLI: the teacher chosen with ``--student-from``).  Word-level losses take one teacher.
+
 With ``train.loss`` in ``kl|rkl|js|tvd`` the teacher is white-box: the base model's components
 (direct, and pivot through each pivot language, reading the pivot texts the ensemble produced),
 averaged (:mod:`ensemblekd.distill.mt.word_kd`).
@@ -48,7 +53,7 @@ from .shards import ShardedOutputs
 from .trainer import ArchitectureMismatchError, TrainConfig, train_student
 
 __all__ = ["DistillMTConfig", "DistillMTResult", "distill_mt", "parse_direction", "TEACHER_METHODS",
-           "SourceError", "model_digest", "build_examples", "check_sources", "decode_all"]
+           "SourceError", "model_digest", "build_examples", "check_sources", "check_teachers", "decode_all"]
 
 TEACHER_METHODS = ("ebbs", "average", "vote", "mbr", "pivot", "direct", "self", "union")
 DONE = "ensemblekd_distill.json"
@@ -143,6 +148,7 @@ def _translate_kwargs(translate, options: dict) -> dict:
 
 
 def _make_decoder(model, tokenizer, cfg: DistillMTConfig, src: str, tgt: str, with_pivots: bool):
+    # model: one model, or a list of teacher models (an ensemble of models)
     """``decode(lines) -> records``: {"targets": [...]} plus {"pivots": {lang: text}} if asked.
 
     The pivot texts are the inputs the ensemble's pivot components actually read in the run
@@ -168,6 +174,7 @@ def _make_decoder(model, tokenizer, cfg: DistillMTConfig, src: str, tgt: str, wi
     elif cfg.method == "pivot":
         use_pivots = pivots[:1]
     provenance = with_pivots or method != cfg.method
+    n_models = len(model) if isinstance(model, (list, tuple)) else 1
 
     def decode(lines: list[str]) -> list[dict]:
         results = translate(model, tokenizer, lines, src_lang=src, tgt_lang=tgt, pivots=list(use_pivots),
@@ -176,7 +183,7 @@ def _make_decoder(model, tokenizer, cfg: DistillMTConfig, src: str, tgt: str, wi
         for line, r in zip(lines, results):
             comps = {c.name: c for c in r.components}
             if not line.strip():  # empty source: empty output, no components (skipped in training)
-                targets = [""] * (1 + len(use_pivots) if cfg.method == "union" else 1)
+                targets = [""] * ((1 + len(use_pivots)) * n_models if cfg.method == "union" else 1)
             elif cfg.method == "union":
                 targets = [c.candidates[0] if c.candidates else "" for c in r.components]
             elif method != cfg.method:  # direct through mbr's candidates
@@ -288,10 +295,52 @@ def _load_student(model_path: Path, student_path: Optional[Path], base):
     return student
 
 
-def _summary(model_path, config: DistillMTConfig, digest: str) -> dict:
-    return {"base_model_sha256": digest, "directions": [list(d) for d in config.directions],
-            "pivots": list(config.pivots), "method": config.method, "beam_size": config.beam_size,
-            "translate_options": dict(config.translate_options), "train": config.train.fingerprint()}
+def _summary(model_path, config: DistillMTConfig, digest: str, teachers: Sequence[str] = ()) -> dict:
+    out = {"base_model_sha256": digest, "directions": [list(d) for d in config.directions],
+           "pivots": list(config.pivots), "method": config.method, "beam_size": config.beam_size,
+           "translate_options": dict(config.translate_options), "train": config.train.fingerprint()}
+    if teachers:
+        out["teachers_sha256"] = list(teachers)
+    return out
+
+
+ONE_MODEL_METHODS = ("direct", "pivot")
+
+
+def check_teachers(config: DistillMTConfig, num_teachers: int) -> None:
+    """Several teacher models need an ensemble method and sequence-level KD (one-line errors naming the flags)."""
+    if num_teachers > 1:
+        if config.method in ONE_MODEL_METHODS:
+            raise ValueError(f"--method {config.method} decodes with one model; {num_teachers} --teacher-model need "
+                             "an ensemble method (ebbs, average, vote, mbr, union)")
+        if config.train.loss != "seqkd":
+            raise ValueError(f"--loss {config.train.loss} takes one white-box teacher model; with {num_teachers} "
+                             "--teacher-model use --loss seqkd")
+
+
+def _load_teachers(model_path: Path, teacher_paths: Sequence[Path], base, config: DistillMTConfig, quiet: bool):
+    """The teacher models (``base`` where a teacher is the student's initialisation; each folder loaded once),
+    after checking from configs and tokenizers that they can share an ensemble."""
+    from transformers import AutoModelForSeq2SeqLM
+
+    from ...decoding.multimodel import ModelMismatchError, check_model_folders
+
+    langs = sorted({x for s, t in config.directions for x in (s, t, *config.pivots_for(s, t))})
+    try:
+        check_model_folders([model_path, *teacher_paths], langs=langs)
+    except ModelMismatchError as exc:
+        raise ValueError(f"--teacher-model: {exc}".replace("models[0] (", "the student's init (", 1)) from None
+    loaded = {model_path.resolve(): base}
+    out = []
+    for p in teacher_paths:
+        if p.resolve() not in loaded:
+            if not (p / "config.json").is_file():
+                raise FileNotFoundError(f"--teacher-model {p}: no config.json (expected a Hugging Face model "
+                                        "directory)")
+            with quiet_hf_progress(quiet):
+                loaded[p.resolve()] = AutoModelForSeq2SeqLM.from_pretrained(p).eval()
+        out.append(loaded[p.resolve()])
+    return out
 
 
 def decode_all(shard_sets: Sequence[tuple[ShardedOutputs, object]], *, quiet: bool = False,
@@ -327,7 +376,8 @@ def decode_all(shard_sets: Sequence[tuple[ShardedOutputs, object]], *, quiet: bo
 
 def distill_mt(model_path: str | os.PathLike, sources: Mapping[str, Sequence[str]], out_dir: str | os.PathLike,
                config: DistillMTConfig, *, student_path: Optional[str | os.PathLike] = None,
-               quiet: bool = False, source_names: Optional[Mapping[str, str]] = None) -> DistillMTResult:
+               quiet: bool = False, source_names: Optional[Mapping[str, str]] = None,
+               teacher_paths: Optional[Sequence[str | os.PathLike]] = None) -> DistillMTResult:
     """Decode ``sources[src]`` for every direction with the teacher, train the student, save it.
 
     Under ``torchrun`` / ``accelerate launch`` the decoding shards are split across the ranks
@@ -336,7 +386,9 @@ def distill_mt(model_path: str | os.PathLike, sources: Mapping[str, Sequence[str
 
     Args:
         model_path: the base model directory (``from_pretrained``), also the student's
-            initialisation unless ``student_path`` is given.
+            initialisation unless ``student_path`` is given, and the tokenizer's.
+        teacher_paths: the teacher models (an ensemble of models sharing ``model_path``'s tokenizer and
+            vocabulary; a folder given twice is loaded once); default: ``[model_path]``.
         sources: source-language code -> source lines (only monolingual text is needed).
         out_dir: working and output directory (see the module doc); rerunning resumes; rerunning a
             finished run returns its result without work.
@@ -358,9 +410,13 @@ def distill_mt(model_path: str | os.PathLike, sources: Mapping[str, Sequence[str
         if s not in sources:
             raise ValueError(f"no source text for language {s!r} (direction {s}-...); got sources for "
                              f"{sorted(sources)}")
+    teachers = [Path(p) for p in (teacher_paths or [model_path])]
+    check_teachers(config, len(teachers))
+    several = [p.resolve() for p in teachers] != [model_path.resolve()]
     digest = model_digest(model_path)
+    teacher_digests = [model_digest(p) for p in teachers] if several else []
     student_dir = out_dir / "student"
-    done = _finished(student_dir, _summary(model_path, config, digest))
+    done = _finished(student_dir, _summary(model_path, config, digest, teacher_digests))
     if done is not None:
         return done
     with quiet_hf_progress(quiet):
@@ -375,11 +431,13 @@ def distill_mt(model_path: str | os.PathLike, sources: Mapping[str, Sequence[str
     if all(not any(x.strip() for x in sources[s]) for s, _ in config.directions):
         raise ValueError("empty training set: the source files hold no non-empty line")
     check_sources(adapter, sources, config.directions, names=source_names, truncate=config.truncate)
+    models = _load_teachers(model_path, teachers, base, config, quiet) if several else [base]
     with quiet_hf_progress(quiet):
         student = _load_student(model_path, Path(student_path) if student_path else None, base)
 
     with_teacher = config.train.loss != "seqkd"
-    base.to(device)
+    for m in models:
+        m.to(device)
     shard_sets = []
     for s, t in config.directions:
         shard_cfg = {"model_sha256": digest, "src": s, "tgt": t, "pivots": config.pivots_for(s, t),
@@ -388,9 +446,11 @@ def distill_mt(model_path: str | os.PathLike, sources: Mapping[str, Sequence[str
                      "translate_options": dict(config.translate_options)}
         if config.truncate:
             shard_cfg["truncate"] = True
+        if several:
+            shard_cfg["teachers_sha256"] = teacher_digests
         shard_sets.append((ShardedOutputs(out_dir / "decode" / f"{s}-{t}", list(sources[s]), shard_cfg,
                                           config.shard_size),
-                           _make_decoder(base, tokenizer, config, s, t, with_teacher)))
+                           _make_decoder(models if several else base, tokenizer, config, s, t, with_teacher)))
     all_records = decode_all(shard_sets, quiet=quiet)
 
     examples, skipped = [], 0
@@ -405,13 +465,15 @@ def distill_mt(model_path: str | os.PathLike, sources: Mapping[str, Sequence[str
     if skipped and not quiet and info.is_main:
         print(f"distill: skipped {skipped} empty source line(s)", file=sys.stderr)
 
-    teacher = base if with_teacher else None
-    if teacher is None:
-        base.to("cpu")
+    teacher = models[0] if with_teacher else None     # white-box losses: one teacher (check_teachers)
+    for m in models:
+        if m is not teacher:
+            m.to("cpu")
     result = train_student(student, examples, student_dir, config.train, pad_id=adapter.pad_token_id,
                            eos_id=adapter.eos_token_id, tokenizer=tokenizer, teacher=teacher, quiet=quiet,
                            checkpoint_dir=out_dir / "train_state")
-    summary = {**_summary(model_path, config, digest), "base_model": str(model_path), "num_pairs": len(examples),
+    summary = {**_summary(model_path, config, digest, teacher_digests), "base_model": str(model_path),
+               **({"teacher_models": [str(p) for p in teachers]} if several else {}), "num_pairs": len(examples),
                "skipped_empty_sources": skipped, "steps": result.steps, "world_size": info.world_size,
                "train_config": asdict(config.train), "losses": result.losses}
     finished = (student_dir / "config.json").is_file() and result.steps > 0
