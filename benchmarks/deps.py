@@ -24,11 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from ensemblekd.deps import average_deps, format_deps, read_deps
+from ensemblekd.deps.demo import sample_dir
 
-from ensemblekd.deps import average_deps, format_deps, read_deps  # noqa: E402
-from ensemblekd.deps.demo import sample_dir  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 def default_data() -> Path:

@@ -10,7 +10,7 @@
 Data: the Multi30k sample embedded in the package (de sources; fr references as targets: only throughput
 is measured) and the shipped model.
 
-    python benchmarks/distill.py [--steps 30] [--repeats 2] [--decode-lines 96]
+    python benchmarks/distill.py [--steps 30] [--repeats 2] [--decode-lines 96] [--skip-decoding]
 """
 from __future__ import annotations
 
@@ -129,7 +129,7 @@ decode_all([(sh, _make_decoder(model, tok, cfg, "de", "fr", False))], quiet=True
 """
 
 
-def decode_seconds(nproc: int, lines: int, tmp: Path) -> float:
+def decode_seconds(nproc: int, lines: int, tmp: Path) -> tuple[float, dict]:
     out = tmp / f"decode-{nproc}"
     shutil.rmtree(out, ignore_errors=True)
     worker = tmp / "decode_worker.py"
@@ -144,14 +144,27 @@ def decode_seconds(nproc: int, lines: int, tmp: Path) -> float:
     return seconds, {p.name: p.read_bytes() for p in sorted(out.glob("shard-*"))}
 
 
-def main():
+def decoding_section(lines: int, tmp: Path) -> dict:
+    one, shards1 = decode_seconds(1, lines, tmp)
+    two, shards2 = decode_seconds(2, lines, tmp)
+    print(f"decoding, EBBS de-fr over direct + en + cs, {lines} lines in shards of 8, torchrun "
+          f"(launch included), one torch thread per process:")
+    print(f"  1 process   {one:7.2f} s  {lines / one:6.2f} lines/s")
+    print(f"  2 processes {two:7.2f} s  {lines / two:6.2f} lines/s")
+    print(f"  speed-up: {one / two:.2f}x; shards identical: {shards1 == shards2}")
+    return {"lines": lines, "one_process_s": one, "two_processes_s": two, "speedup": one / two,
+            "identical_shards": shards1 == shards2}
+
+
+def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--max-tokens", type=int, default=2048)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--decode-lines", type=int, default=96)
     ap.add_argument("--json", type=Path, default=None)
-    args = ap.parse_args()
+    ap.add_argument("--skip-decoding", action="store_true", help="part 1 only (part 2 launches torchrun twice)")
+    args = ap.parse_args(argv)
     import torch
 
     from ensemblekd._runtime import quiet_hf_progress
@@ -176,18 +189,12 @@ def main():
     print(f"  hand-written loop        {lp:7.2f} s  {tokens / lp:8.0f} target tok/s")
     print(f"  engine / loop throughput: {lp / e:.2f}x (target >= 0.9x)")
 
-    one, shards1 = decode_seconds(1, args.decode_lines, tmp)
-    two, shards2 = decode_seconds(2, args.decode_lines, tmp)
-    report["decoding"] = {"lines": args.decode_lines, "one_process_s": one, "two_processes_s": two,
-                          "speedup": one / two, "identical_shards": shards1 == shards2}
-    print(f"decoding, EBBS de-fr over direct + en + cs, {args.decode_lines} lines in shards of 8, torchrun "
-          f"(launch included), one torch thread per process:")
-    print(f"  1 process   {one:7.2f} s  {args.decode_lines / one:6.2f} lines/s")
-    print(f"  2 processes {two:7.2f} s  {args.decode_lines / two:6.2f} lines/s")
-    print(f"  speed-up: {one / two:.2f}x; shards identical: {shards1 == shards2}")
+    if not args.skip_decoding:
+        report["decoding"] = decoding_section(args.decode_lines, tmp)
     if args.json:
         args.json.write_text(json.dumps(report, indent=1) + "\n")
     shutil.rmtree(tmp, ignore_errors=True)
+    return report
 
 
 if __name__ == "__main__":

@@ -70,14 +70,14 @@ def timed(fn, repeats: int, before=None) -> tuple[float, object]:
     return statistics.median(times), result
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=64, help="number of candidates")
     parser.add_argument("--words", type=int, default=25, help="words per candidate (before edits)")
     parser.add_argument("--repeats", type=int, default=20, help="C kernel repetitions (median)")
     parser.add_argument("--loop-repeats", type=int, default=3, help="sacrebleu loop repetitions (median)")
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     from ensemblekd import _accel
     from ensemblekd.metrics import utility_matrix_c, utility_matrix_python

@@ -1,6 +1,6 @@
 """Tree-averaging speed, measured in one run (issue 2, section 4).
 
-    python benchmarks/trees.py [--data DIR] [--repeats 7] [--original DIR]
+    python benchmarks/trees.py [--data DIR] [--repeats 7] [--original DIR] [--skip-compile] [--lengths 50 100 200]
 
 Prints:
   1. numba's one-off compile time, from two fresh processes sharing an empty NUMBA_CACHE_DIR: the
@@ -27,11 +27,10 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from ensemblekd.trees import average_trees, parse_trees, read_trees, same_trees
+from ensemblekd.trees.demo import sample_dir, sample_teachers
 
-from ensemblekd.trees import average_trees, parse_trees, read_trees, same_trees  # noqa: E402
-from ensemblekd.trees.demo import sample_dir, sample_teachers  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 FRESH_PROCESS = r"""
 import json, sys, time
@@ -75,7 +74,7 @@ def cpu_time(fn, repeats):
 
 def compile_report(files):
     with tempfile.TemporaryDirectory() as cache:
-        env = dict(os.environ, NUMBA_CACHE_DIR=cache, ENSEMBLEKD_PUREPYTHON="0", PYTHONPATH=str(REPO))
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache, ENSEMBLEKD_PUREPYTHON="0")
         out = []
         for _ in range(2):
             res = subprocess.run([sys.executable, "-c", FRESH_PROCESS, *map(str, files)], env=env,
@@ -91,12 +90,25 @@ def random_binary(rng, words):
     return f"(X {random_binary(rng, words[:k])} {random_binary(rng, words[k:])})"
 
 
-def main() -> int:
+def compile_section(files) -> None:
+    first, second = compile_report(files)
+    print("\n1. numba compile (fresh processes, empty NUMBA_CACHE_DIR)")
+    print(f"   process 1: first call {first['first']:.3f}, again {first['again']:.4f} -> compile ~ "
+          f"{first['first'] - first['again']:.2f} s (cache misses {first['cache_misses']}, hits {first['cache_hits']})")
+    print(f"   process 2: first call {second['first']:.3f}, again {second['again']:.4f} -> cache load ~ "
+          f"{second['first'] - second['again']:.2f} s (cache misses {second['cache_misses']}, hits {second['cache_hits']})"
+          f"  {'OK: no recompilation' if second['cache_misses'] == 0 and second['cache_hits'] > 0 else 'RECOMPILED'}")
+
+
+def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=None, help="ptb-teachers folder (default: ../shared, else the embedded sample)")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--original", type=Path, default=None, help="checkout of the original code (holds library/)")
-    args = ap.parse_args()
+    ap.add_argument("--skip-compile", action="store_true",
+                    help="skip part 1 (two fresh processes compiling the kernels into an empty cache: ~15 s)")
+    ap.add_argument("--lengths", type=int, nargs="+", default=[50, 100, 200], help="sentence lengths of part 4")
+    args = ap.parse_args(argv)
     data = args.data or default_data()
     files = sample_teachers(data)
     n_sent = len(read_trees(files[0]))
@@ -105,13 +117,8 @@ def main() -> int:
           "of this process (the wall time on an idle machine) where the machine is shared")
 
     # 1. compile once, then the cache
-    first, second = compile_report(files)
-    print("\n1. numba compile (fresh processes, empty NUMBA_CACHE_DIR)")
-    print(f"   process 1: first call {first['first']:.3f}, again {first['again']:.4f} -> compile ~ "
-          f"{first['first'] - first['again']:.2f} s (cache misses {first['cache_misses']}, hits {first['cache_hits']})")
-    print(f"   process 2: first call {second['first']:.3f}, again {second['again']:.4f} -> cache load ~ "
-          f"{second['first'] - second['again']:.2f} s (cache misses {second['cache_misses']}, hits {second['cache_hits']})"
-          f"  {'OK: no recompilation' if second['cache_misses'] == 0 and second['cache_hits'] > 0 else 'RECOMPILED'}")
+    if not args.skip_compile:
+        compile_section(files)
 
     # 2. steady state
     os.environ["ENSEMBLEKD_PUREPYTHON"] = "0"
@@ -140,7 +147,7 @@ def main() -> int:
     print(f"\n4. per sentence, 7 random binary teachers, strings in -> string out (median of {args.repeats}; "
           "target <= 3 ms at n = 200)")
     rng = random.Random(0)
-    for n in (50, 100, 200):
+    for n in args.lengths:
         batch = 20
         words = [f"w{i}" for i in range(n)]
         teachers = [[random_binary(rng, words) for _ in range(batch)] for _ in range(7)]

@@ -2,7 +2,11 @@
 
 * :mod:`.multi30k` -- languages, directions, line-aligned splits, the third language of a direction;
 * :mod:`.cache` -- :class:`Runner`, ``translate`` calls cached in line chunks keyed by model, settings and
-  source lines (a longer run reuses a shorter one's chunks; a killed run loses at most one chunk).
+  source lines (a longer run reuses a shorter one's chunks; a killed run loses at most one chunk);
+* :mod:`.tokenizer` -- the joint unigram tokenizer with one id per language tag (train, check);
+* :mod:`.evaluation` -- greedy BLEU / off-target of every direction, the checkpoint selection rule, the
+  per-language target vocabulary from the train text;
+* :mod:`.align` -- the encoder alignment loss (contrastive, English as the anchor) for zero-shot training.
 
 Names resolve lazily (PEP 562): importing this package imports neither torch nor transformers.
 """
@@ -15,6 +19,11 @@ _LAZY = {
     "read_lines": ".multi30k", "load_split": ".multi30k", "third_language": ".multi30k",
     "Runner": ".cache", "output_settings": ".cache", "read_cached": ".cache", "read_cached_chunk": ".cache",
     "chunk_path": ".cache", "lines_digest": ".cache",
+    "SPECIALS": ".tokenizer", "train_tokenizer": ".tokenizer", "check_tokenizer": ".tokenizer",
+    "MAX_OFF_TARGET": ".evaluation", "MIN_SUPERVISED_BLEU": ".evaluation", "encode_sources": ".evaluation",
+    "greedy_translate": ".evaluation", "evaluate": ".evaluation", "selection_key": ".evaluation",
+    "target_vocab": ".evaluation",
+    "TAU": ".align", "alignment_inputs": ".align", "alignment_loss": ".align",
 }
 
 __all__ = list(_LAZY)

@@ -15,10 +15,11 @@ clipping; bf16 autocast (CPU and CUDA). A checkpoint (model, optimizer, schedule
 elapsed time) is written atomically (tmp file + rename) every --ckpt-minutes and on SIGTERM/SIGINT, so a killed
 run resumes where it was (``--out`` with an existing checkpoint.pt resumes automatically).
 
-Every --eval-minutes the model is evaluated on the first --eval-lines of val (greedy; evaluate.py), the result is
-appended to <out>/eval.jsonl, the weights are kept in <out>/snapshots/step<N>.safetensors and <out>/best.json
-points to the best one by evaluate.selection_key. At the end (--max-minutes / --deadline / --max-steps) the best
-snapshot is exported with export.py when --export-to is given.
+Every --eval-minutes the model is evaluated on the first --eval-lines of val (greedy; ensemblekd.testbed.evaluate),
+the result is appended to <out>/eval.jsonl, the weights are kept in <out>/snapshots/step<N>.safetensors and
+<out>/best.json points to the best one by ensemblekd.testbed.selection_key. At the end (--max-minutes / --deadline /
+--max-steps) the best snapshot is exported (ensemblekd.testbed.release.export, as export.py does) when --export-to
+is given.
 
     nohup nice -n 10 .venv/bin/python examples/zeroshot_mt/train.py --out runs/zeroshot/main \
         --deadline 2026-11-22T09:55:00Z --export-to models/m30k-zeroshot --quiet > runs/zeroshot/main.log 2>&1 &
@@ -39,13 +40,11 @@ import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-from evaluate import SUPERVISED, encode_sources, evaluate, load_split, selection_key  # noqa: E402
-from align import alignment_inputs, alignment_loss  # noqa: E402
-from prepare import LANG_TOKENS, LANGS, check_tokenizer, read_lines, train_tokenizer  # noqa: E402
+from ensemblekd._runtime import atomic_write_with
+from ensemblekd.testbed import (LANG_TOKENS, LANGS, SUPERVISED, alignment_inputs, alignment_loss, check_tokenizer,
+                                encode_sources, evaluate, load_split, read_lines, selection_key, train_tokenizer)
 
-DEFAULT_DATA = HERE.parents[1].parent / "shared" / "data" / "multi30k"
+DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "multi30k"
 
 
 def build_config(args, tokenizer):
@@ -140,9 +139,7 @@ def collate(examples, idx, pad: int, start: int):
 def save_atomic(obj, path: Path) -> None:
     import torch
 
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    atomic_write_with(path, lambda f: torch.save(obj, f))
 
 
 def set_threads(spec: str) -> int:
@@ -408,7 +405,7 @@ def main(argv=None) -> dict:
             run_eval()
             checkpoint()
     if args.export_to is not None and state["best"] is not None:
-        from export import export
+        from ensemblekd.testbed.release import export
 
         export(out, args.export_to, snapshot=Path(state["best"]["snapshot"]), data=args.data, threads=torch.get_num_threads())
         log(f"exported {state['best']['snapshot']} to {args.export_to}")

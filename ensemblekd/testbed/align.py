@@ -28,7 +28,7 @@ def alignment_inputs(examples, idx, directions, n_lines: int, tag_ids: dict, pad
     """(x ids, x mask, e ids, e mask) LongTensors for the examples ``idx``.
 
     ``examples[i] = ([tgt tag] + src + [</s>], tgt + [</s>])`` in the order of ``directions`` (``n_lines``
-    pairs each, as train.build_examples makes them); ``tag_ids``: language -> tag id."""
+    pairs each, as examples/zeroshot_mt/train.py's build_examples makes them); ``tag_ids``: language -> tag id."""
     import torch
 
     xs, es = [], []
