@@ -16,6 +16,7 @@ import importlib
 _LAZY = {
     "train_parser": ".api", "load_parser": ".api", "Parser": ".api", "read_targets": ".api",
     "read_sentences": ".api", "TreeFileError": ".api", "CheckpointError": ".api",
+    "DECODERS": ".api", "mean_f1": ".api", "split_dev": ".api", "spans_to_bracket": ".api", "TrainResult": ".api",
     "ParserConfig": ".config", "ParserTrainConfig": ".config",
     "tree_crf_loss": ".tree_crf", "inside_log_partition": ".tree_crf", "span_marginals": ".tree_crf",
 }
