@@ -11,8 +11,14 @@ and the median peak RSS (``resource.getrusage(...).ru_maxrss``: the whole proces
 and the median peak RSS *increase* during decoding (peak minus the RSS just before it), each as a
 ratio to the baseline.  Targets: ebbs <= 1.25x, average <= 1.15x time, memory <= 1.3x.
 
+Two models (issue 13 §4): ``ebbs2`` / ``average2`` are an ensemble of two such models (another random init of
+the same config) x the same 3 paths, K = 6 (:mod:`ensemblekd.decoding.multimodel`: one forward per model per
+step, one cache per model); their baseline ``hf2`` is ``generate(num_beams=5)`` of each model over the same
+3*B rows, one after the other.  Targets as for one model: <= 1.25x time, <= 1.3x memory.
+
     python benchmarks/decoding.py                 # defaults: 5 repeats, 1 torch thread
     python benchmarks/decoding.py --repeats 3 --threads 2
+    python benchmarks/decoding.py --methods hf2 ebbs2 average2     # the two-model ensemble only
 """
 from __future__ import annotations
 
@@ -23,14 +29,15 @@ import subprocess
 import sys
 import time
 
-METHODS = ("hf", "single", "average", "vote", "ebbs")
+METHODS = ("hf", "single", "average", "vote", "ebbs", "hf2", "ebbs2", "average2")
+TWO_MODELS = ("hf2", "ebbs2", "average2")   # compared with hf2
 
 
-def build(args):
+def build(args, seed=0):
     import torch
     import transformers as tf
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     cfg = tf.M2M100Config(vocab_size=args.vocab, d_model=256, encoder_layers=3, decoder_layers=3,
                           encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=1024,
                           decoder_ffn_dim=1024, max_position_embeddings=256, dropout=0.0)
@@ -42,19 +49,32 @@ def build(args):
     return model, rows
 
 
-def decode(method, model, rows, args, sentences):
+def decode(method, model, rows, args, sentences, second=None):
     import torch
 
     from ensemblekd.decoding import EBBS, Average, Seq2SeqScorer, Single, Vote, beam_search
 
     cfg = model.config
     T, Z = args.new_tokens, 5
-    if method == "hf":
+    if method in ("hf", "hf2"):
         ids = torch.tensor(rows)
-        return model.generate(ids, attention_mask=torch.ones_like(ids), num_beams=Z, max_new_tokens=T,
-                              min_new_tokens=T, early_stopping=True, length_penalty=1.0, do_sample=False)
+        for m in (model,) if method == "hf" else (model, second):
+            out = m.generate(ids, attention_mask=torch.ones_like(ids), num_beams=Z, max_new_tokens=T,
+                             min_new_tokens=T, early_stopping=True, length_penalty=1.0, do_sample=False)
+        return out
     allowed = torch.ones(model.config.vocab_size, dtype=torch.bool)
     allowed[cfg.eos_token_id] = False
+    if method in TWO_MODELS:
+        from ensemblekd.decoding.multimodel import ensemble_scorer
+
+        # component k < 3: model 1 on row b*3 + k; k >= 3: model 2 on the same row (sentence-major b*6 + k)
+        both = [r for b in range(len(rows) // 3) for r in rows[3 * b:3 * b + 3] * 2]
+        scorer = ensemble_scorer([model, second], [0, 0, 0, 1, 1, 1], both,
+                                 lambda m, r, k: Seq2SeqScorer(m, r, [cfg.decoder_start_token_id], k,
+                                                               allowed_tokens=allowed))
+        combiner = EBBS() if method == "ebbs2" else Average()
+        return beam_search(scorer, combiner, beam_size=Z, max_new_tokens=T, eos_token_id=cfg.eos_token_id,
+                           length_penalty=1.0)
     K = 1 if method == "single" else 3
     combiner = {"single": Single(), "average": Average(), "vote": Vote(), "ebbs": EBBS()}[method]
     scorer = Seq2SeqScorer(model, rows, [cfg.decoder_start_token_id], K, allowed_tokens=allowed)
@@ -70,15 +90,17 @@ def worker(args):
 
     torch.set_num_threads(args.threads)
     model, rows = build(args)
+    second = build(args, seed=2)[0] if args.worker in TWO_MODELS else None
     n = len(rows)
     with torch.inference_mode():
-        decode(args.worker, model, rows[:6], argparse.Namespace(**{**vars(args), "new_tokens": 2}), 2)  # warm-up
+        decode(args.worker, model, rows[:6], argparse.Namespace(**{**vars(args), "new_tokens": 2}), 2,
+               second)  # warm-up
     gc.collect()
     with open("/proc/self/statm") as f:
         rss_before = int(f.read().split()[1]) * resource.getpagesize() // 1024
     start = time.perf_counter()
     with torch.inference_mode():
-        decode(args.worker, model, rows, args, n)
+        decode(args.worker, model, rows, args, n, second)
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"method": args.worker, "seconds": seconds, "peak_kb": peak, "increase_kb": peak - rss_before,
@@ -113,12 +135,13 @@ def main(argv=None):
                   f"  +{rec['increase_kb'] / 1024:6.1f} MiB", file=sys.stderr, flush=True)
     print(f"model: M2M100-style, {params / 1e6:.1f}M parameters, vocab {args.vocab}; B={args.sentences}, K=3, Z=5, "
           f"source {args.source_len} tokens, {args.new_tokens} new tokens (fixed), {args.threads} thread(s), "
-          f"median of {args.repeats}")
+          f"median of {args.repeats}" + ("; hf2/ebbs2/average2: 2 models x 3 paths, K=6, x hf2"
+                                         if set(args.methods) & set(TWO_MODELS) else ""))
     med = {m: {k: statistics.median(x[k] for x in results[m]) for k in ("seconds", "peak_kb", "increase_kb")}
            for m in args.methods}
-    base = med.get("hf")
     print(f"{'method':8s} {'seconds':>8s} {'time x':>7s} {'peak MiB':>9s} {'peak x':>7s} {'+MiB':>7s} {'+ x':>6s}")
     for m in args.methods:
+        base = med.get("hf2" if m in TWO_MODELS else "hf")   # two models: x generate of both over the rows
         s = med[m]
         tr = s["seconds"] / base["seconds"] if base else float("nan")
         pr = s["peak_kb"] / base["peak_kb"] if base else float("nan")
