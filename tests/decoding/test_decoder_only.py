@@ -241,3 +241,26 @@ def test_decoding_stops_at_the_end_of_the_first_line():
         assert r.text == tok.decode(r.token_ids).strip().split("\n")[0].strip()
     assert sum("\n" in tok.decode(r.token_ids[-1:]) for r in first) >= 2
     assert [r.token_ids for r in first] != [r.token_ids for r in whole]
+
+
+@pytest.mark.parametrize("family", FAMS)
+def test_cli_translate_with_prompt_templates(family, tmp_path):
+    """``ensemblekd translate`` with a decoder-only model (GPT-2; Qwen2 with its chat template) and two --prompt
+    templates: the file round trip equals the library call on the saved model."""
+    from ensemblekd.cli import main
+    from ensemblekd.decoding.cli import load
+
+    path = tiny(family).save(tmp_path / family)
+    inp, out = tmp_path / "in.txt", tmp_path / "out.txt"
+    lines = TEXTS[:3] + [""]
+    inp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    prompts = ["{src}: {text} {tgt}:", "{text} => {tgt}:"]
+    rc = main(["translate", "--model", str(path), "--src", "de", "--tgt", "fr", "--method", "ebbs", "--beam", "3",
+               "--max-new-tokens", "8", "--prompt", prompts[0], "--prompt", prompts[1], "-i", str(inp), "-o",
+               str(out), "--quiet"])
+    assert rc == 0
+    model, tok = load(path)
+    ref = translate(model, tok, lines, src_lang="de", tgt_lang="fr", method="ebbs", beam_size=3, max_new_tokens=8,
+                    prompts=prompts, progress=False)
+    assert out.read_text(encoding="utf-8").split("\n")[:-1] == [r.text for r in ref]
+    assert any(r.token_ids for r in ref)
