@@ -55,6 +55,10 @@ def parse_args(argv=None):
                     help=f"students: {', '.join(TEACHERS)} or TEACHER-LOSS (LOSS: kl, rkl, js, tvd, skl, srkl, "
                          "gkdLAMBDA, llmr)")
     ap.add_argument("--base", nargs="*", default=list(BASE), choices=list(BASE), help="base systems to evaluate")
+    ap.add_argument("--student-ebbs", action="store_true",
+                    help="also evaluate, per student, EBBS over the student's direct path + the base model's pivot "
+                         "via en (system ebbs2+student-NAME: components of comparable quality, a second round's "
+                         "teacher)")
     ap.add_argument("--eval-sets", nargs="+", default=["val"])
     ap.add_argument("--eval-lines", type=int, default=None, help="first N lines of each evaluation set")
     ap.add_argument("--supervised", nargs="*", default=[], metavar="SET",
@@ -189,7 +193,7 @@ def train(args, name: str, tokenizer, adapter):
 
 
 def decode(args, model, tok, system: str, test: str, d: str, method: str, pivots: list[str], lines=None,
-           folder="eval") -> dict:
+           folder="eval", weights=None) -> dict:
     """Outputs of one system on the first ``lines`` (None: all) of one set and direction, cached in
     OUT/<folder>, with their decoding time (wall and CPU seconds)."""
     from ensemblekd._runtime import atomic_write_text
@@ -206,7 +210,8 @@ def decode(args, model, tok, system: str, test: str, d: str, method: str, pivots
     t0, c0 = time.perf_counter(), time.process_time()
     hyps = [r.text.replace("\n", " ") for r in translate(
         model(), tok(), srcs, src_lang=s, tgt_lang=t, pivots=piv, method=method, beam_size=args.beam,
-        restrict_vocab=True, progress=not args.quiet)]
+        restrict_vocab=True, progress=not args.quiet, weights=weights,
+        pivot_model=None if weights is None else len(model()) - 1)]
     # CPU time of this (one-thread) process: the decoding cost even when other jobs share the box
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -255,11 +260,16 @@ def main(argv=None):
         with quiet_hf_progress(True):
             return AutoModelForSeq2SeqLM.from_pretrained(path).eval()
 
-    load = functools.lru_cache(maxsize=1)(_load)
-    tok = functools.lru_cache(maxsize=1)(lambda path: AutoTokenizer.from_pretrained(path))
-    systems = [(f"base-{b}", args.model, *BASE[b]) for b in args.base]
-    systems += [(f"student-{n}", p, "direct", []) for n, p in students.items()]
-    for system, path, method, pivots in systems:
+    load_one = functools.lru_cache(maxsize=2)(_load)
+    load = lambda path: [load_one(p) for p in path] if isinstance(path, tuple) else load_one(path)  # noqa: E731
+    tok = functools.lru_cache(maxsize=1)(lambda path: AutoTokenizer.from_pretrained(
+        path[-1] if isinstance(path, tuple) else path))
+    systems = [(f"base-{b}", args.model, *BASE[b], None) for b in args.base]
+    systems += [(f"student-{n}", p, "direct", [], None) for n, p in students.items()]
+    if args.student_ebbs:  # models [student, base], components model-major: S-direct, S-en, E-direct, E-en
+        systems += [(f"ebbs2+student-{n}", (p, args.model), "ebbs", ["en"], [1, 0, 0, 1])
+                    for n, p in students.items()]
+    for system, path, method, pivots, weights in systems:
         with_sup = system.startswith("student") or system == "base-direct"
         for test in args.eval_sets:
             for d in ZERO_SHOT + (SUPERVISED if with_sup and test in args.supervised else []):
@@ -271,13 +281,13 @@ def main(argv=None):
                         "source": "benchmark"}
                     continue
                 got = decode(args, lambda: load(path), lambda: tok(path), system, test, d, method, pivots,
-                             args.eval_lines)
+                             args.eval_lines, weights=weights)
                 score(system, test, d, got["hyps"], got["seconds"], "this run", got.get("cpu_seconds"))
     if args.timing_lines:  # every system timed on the same lines, in this run (the benchmark's rows included)
         test = args.eval_sets[0]
-        for system, path, method, pivots in systems:
+        for system, path, method, pivots, weights in systems:
             cpu = [decode(args, lambda: load(path), lambda: tok(path), system, test, d, method, pivots,
-                          args.timing_lines, "timing")["cpu_seconds"] for d in ZERO_SHOT]
+                          args.timing_lines, "timing", weights)["cpu_seconds"] for d in ZERO_SHOT]
             results[system]["timing"] = {"set": test, "lines": args.timing_lines * len(ZERO_SHOT),
                                          "cpu_seconds_per_sentence": sum(cpu) / (args.timing_lines * len(ZERO_SHOT))}
     atomic_write_text(args.out / "results.json", json.dumps(results, indent=1) + "\n")

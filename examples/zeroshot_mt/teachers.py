@@ -44,20 +44,27 @@ def parse_args(argv=None):
     ap.add_argument("--outputs", nargs="+", default=list(OUTPUTS), choices=OUTPUTS,
                     help="per-target outputs to decode (a subset skips their legs: without pivot_third and ebbs3 "
                          "the third-language legs are not decoded); a resume must ask for the same set")
+    ap.add_argument("--direct-model", type=Path, default=None,
+                    help="a second round: the EBBS teachers' direct component comes from this model (e.g. a "
+                         "student), the pivot components from --model (which also decodes the legs)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--quiet", action="store_true")
     return ap.parse_args(argv)
 
 
-def make_decoder(model, tok, s: str, targets: list[str], opts: dict, outputs=OUTPUTS):
+def make_decoder(model, tok, s: str, targets: list[str], opts: dict, outputs=OUTPUTS, direct_model=None):
     from ensemblekd.decoding.api import translate
 
     def direct(lines, src, tgt):
         return [r.text for r in translate(model, tok, lines, src_lang=src, tgt_lang=tgt, method="direct", **opts)]
 
     def ebbs(lines, tgt, pivots: dict):
-        return [r.text for r in translate(model, tok, lines, src_lang=s, tgt_lang=tgt, method="ebbs",
-                                          pivots=list(pivots), pivot_texts=pivots, **opts)]
+        if direct_model is None:
+            models, weights = model, None
+        else:  # components model-major: the direct model's direct path, then --model's pivot paths
+            models, weights = [direct_model, model], [1] + [0] * len(pivots) + [0] + [1] * len(pivots)
+        return [r.text for r in translate(models, tok, lines, src_lang=s, tgt_lang=tgt, method="ebbs",
+                                          pivots=list(pivots), pivot_texts=pivots, weights=weights, **opts)]
 
     def decode(lines: list[str]) -> list[dict]:
         legs = {lang: direct(lines, s, lang) for lang in ["en", *targets]}
@@ -75,7 +82,7 @@ def make_decoder(model, tok, s: str, targets: list[str], opts: dict, outputs=OUT
     return decode
 
 
-def open_shards(args, s: str, digest: str):
+def open_shards(args, s: str, digest: str, direct_digest=None):
     from ensemblekd.distill.mt.shards import ShardedOutputs
 
     lines = (args.data / f"train.{s}").read_text(encoding="utf-8").split("\n")
@@ -86,6 +93,8 @@ def open_shards(args, s: str, digest: str):
            "max_new_tokens": args.max_new_tokens, "length_penalty": 1.0, "record": "teachers/1"}
     if set(args.outputs) != set(OUTPUTS):  # the full set keeps the original configuration (old runs resume)
         cfg["outputs"] = [k for k in OUTPUTS if k in args.outputs]
+    if direct_digest is not None:
+        cfg["direct_model_sha256"] = direct_digest
     return ShardedOutputs(args.out / s, lines, cfg, args.shard_size), targets
 
 
@@ -102,9 +111,12 @@ def main(argv=None):
     with quiet_hf_progress(True):
         tok = AutoTokenizer.from_pretrained(args.model)
         model = AutoModelForSeq2SeqLM.from_pretrained(args.model).eval()
+        direct_model = (None if args.direct_model is None
+                        else AutoModelForSeq2SeqLM.from_pretrained(args.direct_model).eval())
+    direct_digest = None if args.direct_model is None else model_digest(args.direct_model)
     opts = {"beam_size": args.beam, "max_new_tokens": args.max_new_tokens, "restrict_vocab": True,
             "batch_size": args.batch_size, "progress": False}
-    outs = {s: open_shards(args, s, digest) for s in args.sources}
+    outs = {s: open_shards(args, s, digest, direct_digest) for s in args.sources}
     n = max(-(-min(args.lines, len(o.sources)) // o.shard_size) for o, _ in outs.values())
     tasks = [(i, s) for i in range(n) for s in args.sources if i < outs[s][0].num_shards]
     mine = [(i, s) for j, (i, s) in enumerate(tasks) if j % world == rank and not outs[s][0].is_done(i)]
@@ -113,7 +125,7 @@ def main(argv=None):
     for i, s in tqdm(mine, desc=f"teachers [rank {rank}/{world}]", unit="shard", disable=args.quiet):
         shards, targets = outs[s]
         start, stop = shards.shard_range(i)
-        shards.write_shard(i, make_decoder(model, tok, s, targets, opts, args.outputs)(shards.sources[start:stop]))
+        shards.write_shard(i, make_decoder(model, tok, s, targets, opts, args.outputs, direct_model)(shards.sources[start:stop]))
     done = {s: sum(o.is_done(i) for i in range(o.num_shards)) for s, (o, _) in outs.items()}
     print(f"rank {rank}: {len(mine)} shard(s) written; done per language: {done}", file=sys.stderr)
 

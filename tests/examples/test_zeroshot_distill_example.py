@@ -93,3 +93,31 @@ def test_teachers_then_students_end_to_end(mods, data, tmp_path):
     assert weights.stat().st_mtime_ns == mtime
     with pytest.raises(SystemExit, match="not decoded yet"):
         distill.main([*common[:-1], "--quiet", "--lines", "3", "--out", str(tmp_path / "more"), "--students", "self"])
+
+
+def test_second_round_teachers_and_student_ebbs(mods, data, tmp_path):
+    """--direct-model M with M = the base model gives the first round's EBBS-2 outputs (only the direct
+    component changes model); --outputs keeps a subset and a student needing another output is refused by name;
+    distill.py --student-ebbs evaluates EBBS over [student direct, base pivot en]."""
+    teachers, distill = mods["teachers"], mods["distill"]
+    base = ["--model", str(MODEL), "--data", str(data), "--lines", "2", "--shard-size", "2", "--beam", "2",
+            "--max-new-tokens", "12", "--quiet"]
+    teachers.main(base + ["--out", str(tmp_path / "r1"), "--outputs", "ebbs2"])
+    teachers.main(base + ["--out", str(tmp_path / "r2"), "--outputs", "ebbs2", "--direct-model", str(MODEL)])
+    for s in ("de", "fr", "cs"):
+        r1, r2 = ([json.loads(x) for x in (tmp_path / r / s / "shard-00000.jsonl").read_text().splitlines()]
+                  for r in ("r1", "r2"))
+        assert r1 == r2 and set(r1[0]["fr" if s != "fr" else "de"]) == {"ebbs2"}
+    m2 = json.loads((tmp_path / "r2" / "de" / "manifest.json").read_text())["config"]
+    assert m2["outputs"] == ["ebbs2"] and len(m2["direct_model_sha256"]) == 64
+    out = tmp_path / "run"
+    common = ["--model", str(MODEL), "--data", str(data), "--teachers", str(tmp_path / "r2"), "--out", str(out),
+              "--lines", "2", "--max-steps", "1", "--beam", "2", "--eval-sets", "test_2016_flickr", "--base",
+              "ebbs2", "--timing-lines", "0", "--quiet"]
+    with pytest.raises(SystemExit, match="no pivot_en outputs"):
+        distill.main(common + ["--students", "pivot_en"])
+    distill.main(common + ["--students", "ebbs2", "--student-ebbs"])
+    results = json.loads((out / "results.json").read_text())
+    assert set(results) == {"base-ebbs2", "student-ebbs2", "ebbs2+student-ebbs2"}
+    hyps = (out / "eval" / "ebbs2+student-ebbs2.test_2016_flickr.de-fr.txt").read_text().splitlines()
+    assert len(hyps) == 3 and all(hyps)
