@@ -300,7 +300,8 @@ def translate(model, tokenizer, sources: Sequence[str], *, src_lang: str, tgt_la
               language_names: Optional[Mapping[str, str]] = None, direct: bool = True, adapter=None,
               pivot_texts: Optional[Mapping[str, Sequence]] = None, sort_by_length: bool = True,
               progress: bool = True, pivot_model: Optional[int] = None,
-              model_names: Optional[Sequence[str]] = None) -> list:
+              model_names: Optional[Sequence[str]] = None, stop_strings: Sequence[str] = (),
+              stop_at_newline: bool = True, chat: Optional[bool] = None) -> list:
     """Translate ``sources`` (one string per line) from ``src_lang`` into ``tgt_lang``.
 
     Args (beyond the obvious):
@@ -334,13 +335,22 @@ def translate(model, tokenizer, sources: Sequence[str], *, src_lang: str, tgt_la
         device: None (the model's device), "cpu", "cuda", ...; the model is moved there.
         sort_by_length: form batches of sentences of similar length (the output order is unchanged).
         progress: tqdm bar over sentences on stderr.
+        stop_strings, stop_at_newline, chat: decoder-only models (:class:`.languages.DecoderOnlyAdapter`): more
+            stop strings (``generate(stop_strings=...)`` semantics); end hypotheses at the first newline (default:
+            the text is the first line, so the search ranks first lines); wrap prompts in the tokenizer's chat
+            template (default: when it has one).
 
     Returns one :class:`Translation` per source line, in order.
     """
     models, tokenizers = _as_models(model, tokenizer)
     labels = _labels(models, model_names)
-    adapters = [adapter if adapter is not None else get_adapter(m, tokenizers[i], names=language_names)
-                for i, m in enumerate(models)]
+    lm = {k: v for k, v in dict(stop_strings=tuple(stop_strings or ()), stop_at_newline=stop_at_newline,
+                                chat=chat).items() if v != dict(stop_strings=(), stop_at_newline=True, chat=None)[k]}
+    try:
+        adapters = [adapter if adapter is not None else get_adapter(m, tokenizers[i], names=language_names, **lm)
+                    for i, m in enumerate(models)]
+    except ValueError as exc:
+        raise TranslateError(str(exc)) from None
     adapter = adapters[0]
     pivots, comps, prompts = _validate(
         adapter, sources, src=src_lang, tgt=tgt_lang, pivots=pivots, method=method, beam_size=beam_size,

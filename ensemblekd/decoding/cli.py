@@ -26,6 +26,8 @@ from .api import METHODS
 
 def register(sub) -> None:
     """Register the ``translate`` sub-command."""
+    import argparse
+
     p = sub.add_parser("translate", help="translate lines with a multilingual model (direct, pivot, ensembles)",
                        description="Translate lines (stdin or -i) into one line each (stdout or -o), in order.")
     p.add_argument("--model", required=True, action="append", metavar="PATH",
@@ -51,6 +53,13 @@ def register(sub) -> None:
     p.add_argument("--mbr-metric", default="bleu", choices=("bleu", "chrf"), help="MBR utility")
     p.add_argument("--prompt", action="append", default=None, metavar="TEMPLATE",
                    help="decoder-only models: a prompt template with {src} {tgt} {text} (repeat for an ensemble)")
+    p.add_argument("--stop", action="append", default=[], metavar="STRING",
+                   help="decoder-only models: end a hypothesis at this string, as generate(stop_strings=...) (repeat)")
+    p.add_argument("--no-stop-at-newline", dest="stop_at_newline", action="store_false",
+                   help="decoder-only models: search whole continuations (default: end at the first newline; the "
+                        "output is the first line either way)")
+    p.add_argument("--chat", default=None, action=argparse.BooleanOptionalAction,
+                   help="decoder-only models: wrap prompts in the tokenizer's chat template (default: when it has one)")
     p.add_argument("--truncate", action="store_true", help="cut over-long lines (with a warning) instead of failing")
     p.add_argument("--restrict-vocab", nargs="?", const=True, default=False, metavar="TABLE",
                    help="restrict outputs to the target language's vocabulary: MODEL/ensemblekd_target_vocab.json, "
@@ -270,7 +279,8 @@ def _run(args) -> int:
         voting=args.voting, mean=args.mean, pivot_nbest=args.pivot_nbest, mbr_nbest=args.mbr_nbest,
         mbr_metric=args.mbr_metric, truncate=args.truncate, restrict_vocab=args.restrict_vocab,
         prompts=args.prompt, progress=False, num_return=args.nbest, return_provenance=args.provenance,
-        pivot_model=args.pivot_model, model_names=list(args.model))
+        pivot_model=args.pivot_model, model_names=list(args.model), stop_strings=tuple(args.stop),
+        stop_at_newline=args.stop_at_newline, chat=args.chat)
     # every argument is checked on the first line before any window is decoded (the API validates first)
     out = open(partial, "a", encoding="utf-8") if to_file else sys.stdout
     bar = None

@@ -264,3 +264,35 @@ def test_cli_translate_with_prompt_templates(family, tmp_path):
                     prompts=prompts, progress=False)
     assert out.read_text(encoding="utf-8").split("\n")[:-1] == [r.text for r in ref]
     assert any(r.token_ids for r in ref)
+
+
+def test_stop_options_from_translate_and_the_cli(tmp_path):
+    """--stop / --no-stop-at-newline / --no-chat reach the adapter (the outputs change as the library's do)."""
+    from ensemblekd.cli import main
+    from ensemblekd.decoding.api import TranslateError
+    from ensemblekd.decoding.cli import load
+
+    t = tiny("qwen2")
+    path = t.save(tmp_path / "qwen2")
+    model, tok = load(path)
+    inp = tmp_path / "in.txt"
+    inp.write_text("\n".join(TEXTS) + "\n", encoding="utf-8")
+    kw = dict(src_lang="de", tgt_lang="fr", method="ebbs", beam_size=3, max_new_tokens=8, prompts=["{tgt}: {text}"],
+              progress=False)
+    plain = translate(model, tok, TEXTS, **kw)
+    stops = sorted({tok.decode(r.token_ids)[1:3] for r in plain if len(tok.decode(r.token_ids)) >= 4})
+    variants = {
+        "stop": (["--stop", stops[0]] + sum((["--stop", s] for s in stops[1:]), []), dict(stop_strings=stops)),
+        "nochat": (["--no-chat", "--no-stop-at-newline"], dict(chat=False, stop_at_newline=False)),
+    }
+    for name, (flags, opts) in variants.items():
+        ref = translate(model, tok, TEXTS, **kw, **opts)
+        assert [r.token_ids for r in ref] != [r.token_ids for r in plain], name
+        out = tmp_path / f"{name}.txt"
+        assert main(["translate", "--model", str(path), "--src", "de", "--tgt", "fr", "--method", "ebbs", "--beam",
+                     "3", "--max-new-tokens", "8", "--prompt", "{tgt}: {text}", "-i", str(inp), "-o", str(out),
+                     "--quiet", *flags]) == 0
+        assert out.read_text(encoding="utf-8").split("\n")[:-1] == [r.text for r in ref], name
+    with pytest.raises(TranslateError, match="stop_strings"):
+        translate(tiny("marian").model, tiny("marian").tokenizer, TEXTS, src_lang="de", tgt_lang="fr",
+                  stop_strings=["x"], progress=False)
