@@ -33,7 +33,9 @@ log-probability of the distribution the word-level losses distil (rather than, s
 Compared with the official implementation (MANGA-UOFA/LMReward, ``reinforce.py``), this one samples
 on-policy (no importance weights of a lagged actor), takes the softmax next value with the NEXT state's
 policy (the official line weights the next state's logits with the current state's softmax), treats the
-sampling length limit as terminal, and has no entropy term.  Shapes: ``(B, T, V)`` teacher scores at the
+sampling length limit as terminal (the official actor keeps only finished samples), and has no entropy term.
+Samples drawn at a temperature or top-p other than 1 (``kd_temperature``, ``kd_top_p``) are not the student's
+own distribution, and no importance weight corrects for that.  Shapes: ``(B, T, V)`` teacher scores at the
 states ``s_t`` (position t predicts ``tokens[:, t]``), ``(B, T)`` tokens and mask; O(B T V) time.
 """
 from __future__ import annotations
