@@ -23,6 +23,7 @@ def tiny_m2m(d_model=16, layers=1, dropout=0.1, seed=0):
         vocab_size=40, d_model=d_model, encoder_layers=layers, decoder_layers=layers, encoder_attention_heads=2,
         decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, max_position_embeddings=64,
         dropout=dropout, attention_dropout=0.0, activation_dropout=0.0, pad_token_id=PAD, eos_token_id=EOS,
+        encoder_layerdrop=0.0, decoder_layerdrop=0.0,   # as the shipped model: no hidden randomness, no unused layers
         bos_token_id=0, decoder_start_token_id=START, scale_embedding=True, init_std=0.3)
     return transformers.M2M100ForConditionalGeneration(cfg)
 

@@ -20,7 +20,7 @@ from .test_trainer import EOS, PAD, _trainer, examples, tiny_m2m  # noqa: E402
 
 @pytest.fixture(scope="module")
 def models():
-    # eval mode: M2M100's LayerDrop makes a training-mode forward random even without dropout
+    # eval mode: a training-mode forward may draw random numbers (dropout layers), which these tests compare
     return tiny_m2m(dropout=0.0).eval(), tiny_m2m(dropout=0.0, seed=4).eval()
 
 
