@@ -256,7 +256,7 @@ def _allowed_tokens(model, adapter, restrict_vocab, device):
                                      f"(it has {sorted(table)})")
             allowed[:] = False
             allowed[torch.as_tensor(table[lang], dtype=torch.long)] = True
-            allowed[adapter.eos_token_id] = True
+            allowed[list(adapter.eos_token_ids)] = True
         if banned:
             allowed[torch.as_tensor(banned, dtype=torch.long)] = False
         return allowed.to(device)
@@ -450,7 +450,7 @@ def _translate_batch(models, adapter, sources, src, tgt, pivots, comps, method, 
                                     max_length=room)
     K = len(comps)
     offset = adapter.length_offset(tgt)
-    search = dict(max_new_tokens=max_new_tokens - offset, eos_token_id=adapter.eos_token_id,
+    search = dict(max_new_tokens=max_new_tokens - offset, eos_token_id=adapter.eos_token_ids,
                   length_penalty=length_penalty, length_offset=offset, early_stopping=True,
                   forced_eos_token_id=adapter.forced_eos_token_id, stop=getattr(adapter, "stop_criteria", None))
 
@@ -528,7 +528,7 @@ def _mbr(models, adapter, rows, inputs, comps, tgt, mask, beam_size, nbest, metr
 def _result(adapter, h, want_prov):
     tokens = list(h.tokens)
     prov = h.provenance if want_prov else None
-    if tokens and tokens[-1] == adapter.eos_token_id:
+    if tokens and tokens[-1] in adapter.eos_token_ids:
         tokens = tokens[:-1]
         prov = prov[:-1] if prov is not None else None
     return Translation(adapter.decode(tokens), tuple(tokens), float(h.score), provenance=prov)

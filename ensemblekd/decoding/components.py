@@ -192,11 +192,11 @@ def pivot_translations(model, adapter, sources: Sequence[str], src: str, pivots:
                                                                           template=template)
         scorer = make_scorer(model, adapter, rows, langs[0], 1, mask)
         hyps = beam_search(scorer, Single(), beam_size=beam_size, max_new_tokens=max_new_tokens,
-                           eos_token_id=adapter.eos_token_id, length_penalty=length_penalty,
+                           eos_token_id=adapter.eos_token_ids, length_penalty=length_penalty,
                            length_offset=key[1], early_stopping=True, num_return=nbest,
                            stop=getattr(adapter, "stop_criteria", None))
         for g, lang in enumerate(langs):
-            out[lang] = [[adapter.decode(_strip_eos(h.tokens, adapter.eos_token_id)) for h in sent]
+            out[lang] = [[adapter.decode(_strip_eos(h.tokens, adapter.eos_token_ids)) for h in sent]
                          for sent in hyps[g * n:(g + 1) * n]]
     return {lang: out[lang] for lang in pivots}
 
@@ -242,6 +242,8 @@ def component_inputs(adapter, components: Sequence[Component], sources: Sequence
     return rows, texts
 
 
-def _strip_eos(tokens: Sequence[int], eos: int) -> list[int]:
+def _strip_eos(tokens: Sequence[int], eos) -> list[int]:
+    """``tokens`` without a final EOS (``eos``: an id or a tuple of ids)."""
     tokens = list(tokens)
-    return tokens[:-1] if tokens and tokens[-1] == eos else tokens
+    ids = (eos,) if isinstance(eos, int) else tuple(eos)
+    return tokens[:-1] if tokens and tokens[-1] in ids else tokens

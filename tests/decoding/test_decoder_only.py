@@ -184,10 +184,10 @@ def test_chat_template_prompt_equals_apply_chat_template_and_text_is_data():
 
 
 @contextlib.contextmanager
-def _likes_newlines(model, tok, a=2.0, c=1.5):
-    """A forward hook that makes the newline token compete (random-init models never write one), as the EOS
-    hook of ``tiny_models`` does for EOS."""
-    nl = tok.convert_tokens_to_ids("Ċ")
+def _likes_newlines(model, tok, a=2.0, c=1.5, token="Ċ"):
+    """A forward hook that makes the newline token (or ``token``) compete (random-init models never write one),
+    as the EOS hook of ``tiny_models`` does for EOS."""
+    nl = tok.convert_tokens_to_ids(token)
 
     def hook(module, inputs, logits):
         logits = logits.clone()
@@ -296,3 +296,28 @@ def test_stop_options_from_translate_and_the_cli(tmp_path):
     with pytest.raises(TranslateError, match="stop_strings"):
         translate(tiny("marian").model, tiny("marian").tokenizer, TEXTS, src_lang="de", tgt_lang="fr",
                   stop_strings=["x"], progress=False)
+
+
+def test_every_eos_id_of_the_generation_config_ends_a_hypothesis():
+    """Chat models list several EOS ids (Qwen2: <|im_end|>, <|endoftext|>; Llama 3: <|end_of_text|>, <|eot_id|>):
+    each ends a hypothesis, as in generate (only the first did)."""
+    t = tiny("qwen2")
+    tok, model = t.tokenizer, t.model
+    gen = model.generation_config
+    saved = gen.eos_token_id
+    end = tok.convert_tokens_to_ids("<|endoftext|>")
+    gen.eos_token_id = [saved, end]
+    try:
+        with _likes_newlines(model, tok, token="<|endoftext|>"):
+            got = translate(model, tok, TEXTS, src_lang="de", tgt_lang="fr", method="direct", prompts=["{tgt}: {text}"],
+                            beam_size=3, max_new_tokens=T, progress=False)
+            rows = [tok.apply_chat_template([{"role": "user", "content": f"French: {x}"}],
+                                            add_generation_prompt=True, tokenize=True)["input_ids"] for x in TEXTS]
+            seqs, _ = _generate(model, rows, tok.pad_token_id, 3, ["\n"], tok)
+    finally:
+        gen.eos_token_id = saved
+    assert any(end in s[:-1] for s in seqs) or any(s and s[-1] == end for s in seqs)   # the second id ended some
+    for r, ref in zip(got, seqs):
+        while ref and ref[-1] in (saved, end):
+            ref = ref[:-1]
+        assert list(r.token_ids) == ref
