@@ -4,6 +4,8 @@ Building blocks (public for research code):
 
 * scorers: :class:`Scorer` protocol, :class:`Seq2SeqScorer`, :class:`CausalLMScorer`
   (HF models, one forward per step over sentences x components x beams, KV cache);
+* several models: :func:`ensemble_scorer` / :class:`MultiScorer` (one scorer per model, log-probs side by side),
+  :class:`ModelMismatchError` (models that cannot share an ensemble);
 * combiners: :class:`Single`, :class:`Average`, :class:`Vote`, :class:`EBBS`;
 * search: :func:`beam_search`, :class:`Hypothesis`.
 
@@ -27,6 +29,10 @@ _LAZY = {
     "Scorer": "ensemblekd.decoding.scorers",
     "Seq2SeqScorer": "ensemblekd.decoding.scorers",
     "CausalLMScorer": "ensemblekd.decoding.scorers",
+    # several models (one scorer and KV cache per model)
+    "MultiScorer": "ensemblekd.decoding.multimodel",
+    "ModelMismatchError": "ensemblekd.decoding.multimodel",
+    "ensemble_scorer": "ensemblekd.decoding.multimodel",
     # api (translate), components, language adapters
     "translate": "ensemblekd.decoding.api",
     "Translation": "ensemblekd.decoding.api",

@@ -65,6 +65,21 @@ def test_copies_of_one_model_equal_the_model_alone(options):
     assert [r.score for r in both] == pytest.approx([r.score for r in alone], abs=1e-4)
 
 
+@pytest.mark.parametrize("method", ["ebbs", "average"])
+def test_decoder_only_models_copies_equal_one_and_two_models_differ(method):
+    t = tiny("gpt2")
+    prompts = ["{src}: {text}\n{tgt}:", "Translate {src} to {tgt}: {text} =>"]
+    twin, other = copy.deepcopy(t.model), perturbed(t.model, 6)
+    used = forwards(twin)
+    alone = run(t, t.model, method=method, prompts=prompts)
+    assert [r.token_ids for r in run(t, [t.model, twin], method=method, prompts=prompts)] == \
+        [r.token_ids for r in alone] and used
+    two = run(t, [t.model, other], method=method, prompts=prompts, return_provenance=True)
+    assert [(c.model, c.name) for c in two[0].components] == [
+        (f"models[{m}]", f"prompt:{p!r}") for m in (0, 1) for p in prompts]
+    assert [(r.token_ids, round(r.score, 4)) for r in two] != [(r.token_ids, round(r.score, 4)) for r in alone]
+
+
 def test_the_same_model_object_twice_is_one_scorer_in_any_order():
     t = tiny("ekd_src")
     other = perturbed(t.model, 1)
@@ -130,6 +145,41 @@ def test_two_models_match_the_brute_force_reference(method, options, weighted):
     alone = [beam_search(Seq2SeqScorer(m, split_rows(rows, K, [0]), prompt, 1), Single(), beam_size=3,
                          max_new_tokens=5, eos_token_id=2, length_offset=1, num_return=3) for m in models]
     assert [[h.tokens for h in x] for x in alone[0]] != [[h.tokens for h in x] for x in alone[1]]
+
+
+def _reference_vote(table, b, T_, eos, weights):
+    """Greedy voting from its definition: each component votes for its argmax; most (weighted) votes wins, ties
+    by the averaged probability; the score adds ``log sum_k w_k p_k(y)``."""
+    K = table.num_components
+    w = np.asarray(weights if weights is not None else [1.0] * K, dtype=np.float64)
+    w = w / w.sum()
+    prefix, score = (), 0.0
+    for _ in range(T_):
+        lps = [table.logprobs(b, k, prefix).astype(np.float64) for k in range(K)]
+        avg = np.logaddexp.reduce([np.log(w[k]) + lps[k] if w[k] > 0 else np.full_like(lps[k], -np.inf)
+                                   for k in range(K)], axis=0)
+        votes = {}
+        for k in range(K):
+            y = int(np.argmax(lps[k]))
+            votes[y] = votes.get(y, 0.0) + w[k]
+        best = max(votes, key=lambda y: (round(votes[y], 9), avg[y]))
+        score += float(avg[best])
+        prefix += (best,)
+        if best == eos:
+            break
+    return prefix, score
+
+
+@pytest.mark.parametrize("weights", [None, [1.0, 2.5, 0.5]])
+def test_two_models_vote_matches_the_reference(weights):
+    a, b = tiny_m2m100(2), tiny_m2m100(3)
+    model_of, K, B = [0, 1, 1], 3, 3
+    rows = random_rows(8, [6, 3, 8, 4, 7, 5, 3, 6, 5], 3, 46, end=2)
+    hyps, prompt = _two_model_search([a, b], model_of, rows, K, Vote(weights=weights), 1, 6, 1.0)
+    table = HFTable([[a, b][m] for m in model_of], rows, K, prompt)
+    for s in range(B):
+        tokens, score = _reference_vote(table, s, 6, 2, weights)
+        assert hyps[s][0].tokens == tokens and hyps[s][0].logprob == pytest.approx(score, abs=1e-4)
 
 
 def test_one_forward_per_model_per_step_and_one_cache_per_model():
