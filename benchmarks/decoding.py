@@ -16,9 +16,15 @@ the same config) x the same 3 paths, K = 6 (:mod:`ensemblekd.decoding.multimodel
 step, one cache per model); their baseline ``hf2`` is ``generate(num_beams=5)`` of each model over the same
 3*B rows, one after the other.  Targets as for one model: <= 1.25x time, <= 1.3x memory.
 
+A decoder-only prompt ensemble (issue 13 §4): ``ebbs-lm`` / ``average-lm`` decode a random-init Qwen2-style
+(Llama-like: RMSNorm, rotary positions, grouped-query attention) model of ~11M parameters with K = 3 prompt
+templates per source (prompts of different lengths, left-padded in one batch), Z = 5; their baseline ``hf-lm`` is
+``generate(num_beams=5)`` over the same 3*B left-padded prompts.  Targets: <= 1.25x time, <= 1.3x memory.
+
     python benchmarks/decoding.py                 # defaults: 5 repeats, 1 torch thread
     python benchmarks/decoding.py --repeats 3 --threads 2
     python benchmarks/decoding.py --methods hf2 ebbs2 average2     # the two-model ensemble only
+    python benchmarks/decoding.py --methods hf-lm ebbs-lm average-lm     # the decoder-only prompt ensemble
 """
 from __future__ import annotations
 
@@ -29,8 +35,9 @@ import subprocess
 import sys
 import time
 
-METHODS = ("hf", "single", "average", "vote", "ebbs", "hf2", "ebbs2", "average2")
+METHODS = ("hf", "single", "average", "vote", "ebbs", "hf2", "ebbs2", "average2", "hf-lm", "ebbs-lm", "average-lm")
 TWO_MODELS = ("hf2", "ebbs2", "average2")   # compared with hf2
+DECODER_ONLY = ("hf-lm", "ebbs-lm", "average-lm")   # compared with hf-lm
 
 
 def build(args, seed=0):
@@ -49,8 +56,53 @@ def build(args, seed=0):
     return model, rows
 
 
+def build_lm(args):
+    """A Qwen2-style decoder and B x 3 prompt rows: template head (8/14/20 tokens) + source (L +- 5) + tail."""
+    import torch
+    import transformers as tf
+
+    torch.manual_seed(0)
+    cfg = tf.Qwen2Config(vocab_size=args.vocab, hidden_size=256, intermediate_size=1024, num_hidden_layers=3,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                         tie_word_embeddings=False, bos_token_id=1, eos_token_id=2, pad_token_id=0)
+    model = tf.Qwen2ForCausalLM(cfg).eval()
+    g = torch.Generator().manual_seed(1)
+    heads = [torch.randint(4, args.vocab, (n,), generator=g).tolist() for n in (8, 14, 20)]
+    tails = [torch.randint(4, args.vocab, (n,), generator=g).tolist() for n in (3, 4, 2)]
+    rows = []
+    for _ in range(args.sentences):
+        n = args.source_len + int(torch.randint(-5, 6, (1,), generator=g))
+        src = torch.randint(4, args.vocab, (n,), generator=g).tolist()
+        rows += [heads[k] + src + tails[k] for k in range(3)]
+    return model, rows
+
+
+def decode_lm(method, model, rows, args):
+    import torch
+
+    from ensemblekd.decoding import EBBS, Average, CausalLMScorer, beam_search
+
+    cfg = model.config
+    T, Z = args.new_tokens, 5
+    if method == "hf-lm":
+        width = max(len(r) for r in rows)
+        ids = torch.tensor([[cfg.pad_token_id] * (width - len(r)) + r for r in rows])
+        mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
+        return model.generate(ids, attention_mask=mask, num_beams=Z, max_new_tokens=T, min_new_tokens=T,
+                              early_stopping=True, length_penalty=1.0, do_sample=False, pad_token_id=cfg.pad_token_id)
+    allowed = torch.ones(cfg.vocab_size, dtype=torch.bool)
+    allowed[cfg.eos_token_id] = False
+    scorer = CausalLMScorer(model, rows, 3, pad_token_id=cfg.pad_token_id, allowed_tokens=allowed)
+    combiner = EBBS() if method == "ebbs-lm" else Average()
+    return beam_search(scorer, combiner, beam_size=Z, max_new_tokens=T, eos_token_id=cfg.eos_token_id,
+                       length_penalty=1.0)
+
+
 def decode(method, model, rows, args, sentences, second=None):
     import torch
+
+    if method in DECODER_ONLY:
+        return decode_lm(method, model, rows, args)
 
     from ensemblekd.decoding import EBBS, Average, Seq2SeqScorer, Single, Vote, beam_search
 
@@ -89,7 +141,7 @@ def worker(args):
     import torch
 
     torch.set_num_threads(args.threads)
-    model, rows = build(args)
+    model, rows = build_lm(args) if args.worker in DECODER_ONLY else build(args)
     second = build(args, seed=2)[0] if args.worker in TWO_MODELS else None
     n = len(rows)
     with torch.inference_mode():
@@ -133,15 +185,19 @@ def main(argv=None):
             results[m].append(rec)
             print(f"repeat {r + 1}/{args.repeats} {m:8s} {rec['seconds']:7.2f} s  peak {rec['peak_kb'] / 1024:7.1f} MiB"
                   f"  +{rec['increase_kb'] / 1024:6.1f} MiB", file=sys.stderr, flush=True)
-    print(f"model: M2M100-style, {params / 1e6:.1f}M parameters, vocab {args.vocab}; B={args.sentences}, K=3, Z=5, "
+    arch = "Qwen2-style decoder" if set(args.methods) <= set(DECODER_ONLY) else "M2M100-style"
+    print(f"model: {arch}, {params / 1e6:.1f}M parameters, vocab {args.vocab}; B={args.sentences}, K=3, Z=5, "
           f"source {args.source_len} tokens, {args.new_tokens} new tokens (fixed), {args.threads} thread(s), "
           f"median of {args.repeats}" + ("; hf2/ebbs2/average2: 2 models x 3 paths, K=6, x hf2"
-                                         if set(args.methods) & set(TWO_MODELS) else ""))
+                                         if set(args.methods) & set(TWO_MODELS) else "")
+          + ("; hf-lm/ebbs-lm/average-lm: a Qwen2-style decoder, 3 prompts per source, x hf-lm"
+             if set(args.methods) & set(DECODER_ONLY) else ""))
     med = {m: {k: statistics.median(x[k] for x in results[m]) for k in ("seconds", "peak_kb", "increase_kb")}
            for m in args.methods}
     print(f"{'method':8s} {'seconds':>8s} {'time x':>7s} {'peak MiB':>9s} {'peak x':>7s} {'+MiB':>7s} {'+ x':>6s}")
     for m in args.methods:
-        base = med.get("hf2" if m in TWO_MODELS else "hf")   # two models: x generate of both over the rows
+        # two models: x generate of both over the rows; decoder-only: x generate over the 3*B prompts
+        base = med.get("hf2" if m in TWO_MODELS else "hf-lm" if m in DECODER_ONLY else "hf")
         s = med[m]
         tr = s["seconds"] / base["seconds"] if base else float("nan")
         pr = s["peak_kb"] / base["peak_kb"] if base else float("nan")

@@ -233,11 +233,14 @@ def test_decoding_stops_at_the_end_of_the_first_line():
               progress=False)
     with _likes_newlines(model, tok):
         whole = translate(model, tok, SENTENCES[10:20], adapter=get_adapter(model, tok, stop_at_newline=False), **kw)
-        first = translate(model, tok, SENTENCES[10:20], **kw)
+        first = translate(model, tok, SENTENCES[10:20], num_return=2, return_provenance=True, **kw)
     # the old behaviour: newlines inside the continuation, text only its first line
     assert any("\n" in tok.decode(r.token_ids[:-1]) for r in whole)
     for r in first:
-        assert "\n" not in tok.decode(r.token_ids[:-1])
+        assert len(r.nbest) == 2 and r.nbest[0].token_ids == r.token_ids
+        for h in r.nbest:   # the n-best are first lines too, with per-token provenance
+            assert "\n" not in tok.decode(h.token_ids[:-1])
+            assert len(h.provenance) == len(h.token_ids) and all(h.provenance)
         assert r.text == tok.decode(r.token_ids).strip().split("\n")[0].strip()
     assert sum("\n" in tok.decode(r.token_ids[-1:]) for r in first) >= 2
     assert [r.token_ids for r in first] != [r.token_ids for r in whole]
