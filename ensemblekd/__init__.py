@@ -64,6 +64,8 @@ __all__ = ["__version__", *_LAZY]
 
 
 def __getattr__(name: str):
+    if name == "hf":   # ensemblekd.hf.ebbs: the custom_generate callables (imports torch on first use)
+        return importlib.import_module("ensemblekd.hf")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'ensemblekd' has no attribute {name!r}")

@@ -147,3 +147,13 @@ def test_bad_settings_are_one_line_errors():
     with pytest.raises(ValueError, match="inputs_embeds"):
         model.generate(inputs_embeds=model.get_input_embeddings()(enc["input_ids"]),
                        attention_mask=enc["attention_mask"], custom_generate=H.ebbs, **base)
+
+
+def test_reachable_as_ensemblekd_hf_without_importing_torch_early():
+    import subprocess
+    import sys
+
+    code = ("import sys, ensemblekd; assert 'torch' not in sys.modules; "
+            "f = ensemblekd.hf.ebbs; assert f.__module__ == 'ensemblekd.decoding.hf'; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "ok"
