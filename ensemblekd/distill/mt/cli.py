@@ -56,7 +56,8 @@ def register_mt(distill_sub) -> None:
                         "or the JSON table TABLE (see `ensemblekd vocab build`)")
     g.add_argument("--beam", type=int, default=5, help="beam size of the teacher decoding")
     g.add_argument("--max-new-tokens", type=int, default=None, help="most generated tokens (default: the model's)")
-    g.add_argument("--length-penalty", type=float, default=1.0)
+    g.add_argument("--length-penalty", type=float, default=1.0,
+                   help="beam score = log-probability / length ** this (teacher decoding)")
     g.add_argument("--batch-size", type=int, default=None, help="decoding batch size (sentences; default 16)")
     g.add_argument("--shard-size", type=int, default=256, help="sentences per decoding shard")
     g.add_argument("--truncate", action="store_true",
@@ -73,14 +74,14 @@ def register_mt(distill_sub) -> None:
                         "against the averaged components (white-box teacher); skl|srkl: skew KL / skew reverse KL "
                         "(DistiLLM); gkd: on-policy mixing with the generalized JSD (GKD); llmr: policy gradient "
                         "with the teacher-induced reward (LLMR)")
-    t.add_argument("--epochs", type=int, default=1)
+    t.add_argument("--epochs", type=int, default=1, help="passes over the distilled pairs")
     t.add_argument("--max-steps", type=int, default=None, help="optimizer updates (overrides --epochs)")
-    t.add_argument("--lr", type=float, default=1e-4)
-    t.add_argument("--warmup-steps", type=int, default=0)
-    t.add_argument("--weight-decay", type=float, default=0.0)
+    t.add_argument("--lr", type=float, default=1e-4, help="peak learning rate (AdamW, linear warm-up and decay)")
+    t.add_argument("--warmup-steps", type=int, default=0, help="updates of linear learning-rate warm-up")
+    t.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay")
     t.add_argument("--max-tokens", type=int, default=4096, help="padded tokens per batch and process")
     t.add_argument("--grad-accum", type=int, default=1, help="batches accumulated per update")
-    t.add_argument("--label-smoothing", type=float, default=0.0)
+    t.add_argument("--label-smoothing", type=float, default=0.0, help="label smoothing of the seqkd cross-entropy")
     t.add_argument("--kd-max-new-tokens", type=int, default=64,
                    help="student samples (rkl/js/tvd/srkl/gkd/llmr): most tokens")
     t.add_argument("--kd-temperature", type=float, default=1.0, help="student samples: sampling temperature")
@@ -99,7 +100,7 @@ def register_mt(distill_sub) -> None:
     t.add_argument("--llmr-clip", type=float, default=None, help="llmr: advantages clipped to [-C, C]")
     t.add_argument("--save-every", type=int, default=200, help="steps between resumable checkpoints")
     t.add_argument("--logging-steps", type=int, default=50, help="steps between logged losses")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, default=0, help="seed of batch order, dropout and student samples")
     prec = t.add_mutually_exclusive_group()
     prec.add_argument("--bf16", action="store_true", help="bf16 mixed precision")
     prec.add_argument("--fp16", action="store_true", help="fp16 mixed precision (GPU)")
