@@ -37,6 +37,9 @@ def _inputs(family):
     if family == "m2m100":
         tok.src_lang = "de"
         kw = dict(forced_bos_token_id=tok.get_lang_id("fr"))
+    if family == "mbart50":   # forced BOS and forced EOS
+        tok.src_lang = "de_DE"
+        kw = dict(forced_bos_token_id=tok.convert_tokens_to_ids("fr_XX"))
     rows = [tok(x)["input_ids"] for x in TEXTS]
     pad = model.generation_config.pad_token_id
     pad = pad if pad is not None else tok.eos_token_id
@@ -44,7 +47,7 @@ def _inputs(family):
     return t, tok, model, enc, dict(pad_token_id=pad, **kw)
 
 
-@pytest.mark.parametrize("family", ["gpt2", "qwen2", "m2m100", "marian"])
+@pytest.mark.parametrize("family", ["gpt2", "qwen2", "m2m100", "marian", "mbart50", "t5"])
 @pytest.mark.parametrize("Z", [1, 3])
 def test_one_component_is_generate(family, Z):
     t, tok, model, enc, kw = _inputs(family)
@@ -59,6 +62,10 @@ def test_one_component_is_generate(family, Z):
         torch.testing.assert_close(got.sequences_scores, want.sequences_scores, atol=1e-5, rtol=1e-5)
     plain = model.generate(**enc, custom_generate=H.average, **kw)   # a tensor without return_dict_in_generate
     assert isinstance(plain, torch.Tensor) and torch.equal(plain, want.sequences)
+    # K identical inputs (with their masks; as lists of unpadded ids) == one
+    lists = [[x for x, m in zip(r, mr) if m] for r, mr in zip(enc["input_ids"].tolist(), enc["attention_mask"].tolist())]
+    same = model.generate(**enc, custom_generate=H.ebbs, ensemble_inputs=[enc, lists], **kw)
+    assert torch.equal(same, want.sequences)
 
 
 @pytest.mark.parametrize("family", ["gpt2", "qwen2"])
