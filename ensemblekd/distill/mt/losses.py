@@ -310,17 +310,32 @@ def sample_prefixes(next_log_probs: Callable[[torch.Tensor], torch.Tensor], star
     return seq, torch.stack(masks, dim=1)
 
 
+_SPECIAL_IDS = ("bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id")
+
+
 @torch.no_grad()
 def hf_sample_prefixes(model, max_new_tokens: int, temperature: float = 1.0, top_p: float = 1.0, **inputs):
     """Sample prefixes with Hugging Face ``generate(do_sample=True, num_beams=1, top_k=0)``.
 
-    ``inputs``: the model inputs (``input_ids``, ``attention_mask``, ...); ``temperature`` and ``top_p``
-    (nucleus) shape the sampling distribution only.  Returns the generated decoder sequences
-    (encoder-decoder models: starting with the decoder start token / prompt).
+    ``inputs``: the model inputs (``input_ids``, ``attention_mask``, ``decoder_input_ids``, ...); ``temperature``
+    and ``top_p`` (nucleus) shape the sampling distribution, and nothing else does: the model's own
+    ``generation_config`` (repetition penalties, n-gram blocking, minimum length, forced or suppressed tokens,
+    which ``generate`` would otherwise apply) is set aside for the call, keeping only its special token ids, so
+    that the samples come from the model's distribution (give a forced prompt, e.g. a language token, in
+    ``decoder_input_ids``).  Returns the generated decoder sequences (encoder-decoder models: starting with the
+    decoder start token / prompt).
     """
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0; got {temperature}")
     if not 0 < top_p <= 1:
         raise ValueError(f"top_p must be in (0, 1]; got {top_p}")
-    return model.generate(**inputs, do_sample=True, num_beams=1, top_k=0, top_p=float(top_p),
-                          temperature=float(temperature), max_new_tokens=max_new_tokens)
+    from transformers import GenerationConfig
+
+    own = model.generation_config
+    ids = {k: getattr(own, k, None) for k in _SPECIAL_IDS}
+    model.generation_config = GenerationConfig(**{k: v for k, v in ids.items() if v is not None})
+    try:
+        return model.generate(**inputs, do_sample=True, num_beams=1, top_k=0, top_p=float(top_p),
+                              temperature=float(temperature), max_new_tokens=max_new_tokens)
+    finally:
+        model.generation_config = own

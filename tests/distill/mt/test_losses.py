@@ -1,4 +1,5 @@
 """f-DISTILL step-wise losses against closed forms and a direct numpy computation."""
+import copy
 import math
 
 import numpy as np
@@ -284,3 +285,34 @@ def test_generalized_jsd_end_points_continue_the_family():
     eps = 1e-6
     assert float(L.generalized_jsd(_P, _Q, beta=eps)) / eps == pytest.approx(_KL, rel=1e-4)
     assert float(L.generalized_jsd(_P, _Q, beta=1 - eps)) / eps == pytest.approx(_RKL, rel=1e-4)
+
+
+def test_hf_sample_prefixes_ignores_the_models_generation_constraints():
+    # a checkpoint's generation_config may carry repetition penalties, n-gram blocking, a minimum length or
+    # suppressed tokens: generate() would apply them, and the samples would not be the model's distribution
+    transformers = pytest.importorskip("transformers")
+    cfg = transformers.MarianConfig(vocab_size=12, d_model=16, encoder_layers=1, decoder_layers=1,
+                                    encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=16,
+                                    decoder_ffn_dim=16, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
+                                    max_position_embeddings=32, init_std=0.2)
+    torch.manual_seed(0)
+    model = transformers.MarianMTModel(cfg).eval()
+    ids = torch.tensor([[5, 6, 7, 1], [4, 4, 8, 1]])
+    kw = dict(input_ids=ids, attention_mask=torch.ones_like(ids))
+
+    def draw(m, **extra):
+        torch.manual_seed(3)
+        return L.hf_sample_prefixes(m, 8, **kw, **extra)
+
+    clean = [draw(model) for _ in range(2)]
+    constrained = copy.deepcopy(model)
+    gc = constrained.generation_config
+    gc.no_repeat_ngram_size, gc.repetition_penalty, gc.min_new_tokens, gc.suppress_tokens = 1, 5.0, 6, [2, 3]
+    before = gc.to_dict()
+    assert torch.equal(clean[0], clean[1]) and torch.equal(draw(constrained), clean[0])
+    assert constrained.generation_config.to_dict() == before            # restored after the call
+    torch.manual_seed(3)                                                 # not vacuous: generate() applies them
+    direct = constrained.generate(**kw, do_sample=True, num_beams=1, top_k=0, max_new_tokens=8)
+    assert not torch.equal(direct, clean[0])
+    # temperature and top-p still shape the samples
+    assert not torch.equal(draw(model, temperature=0.3, top_p=0.5), clean[0])
