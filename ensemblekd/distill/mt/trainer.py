@@ -268,10 +268,6 @@ def _trainer_class():
             on_policy = cfg.loss == "gkd" and (cfg.gkd_lambda == 1 or draw < cfg.gkd_lambda)
             return on_policy, rng.getrandbits(63)
 
-        def _on_policy_draw(self) -> bool:
-            """GKD: sample this micro-batch from the student? (:meth:`_micro_batch`; advances the index)"""
-            return self._micro_batch()[0]
-
         def get_train_dataloader(self):
             sampler = TokenBucketSampler(self.kd_examples, self.kd_config.max_tokens, self.kd_config.seed,
                                          rank=self.args.process_index, world_size=self.args.world_size)

@@ -231,14 +231,14 @@ def test_gkd_draw_is_a_pure_function_of_seed_process_step_and_micro_batch(tmp_pa
         seq = []
         for step in range(200):
             t.state.global_step = step
-            seq += [t._on_policy_draw(), t._on_policy_draw()]   # two micro-batches per step
+            seq += [t._micro_batch()[0], t._micro_batch()[0]]   # two micro-batches per step
         draws[lam] = seq
     assert not any(draws[0.0]) and all(draws[1.0])
     assert 0.4 < sum(draws[0.5]) / len(draws[0.5]) < 0.6
     t = _trainer(tiny_m2m(), TrainConfig(loss="gkd", device="cpu", seed=3), tmp_path / "again", exs,
                  teacher=tiny_m2m())
     t.state.global_step = 17        # a resumed run starts mid-way and draws the same
-    assert [t._on_policy_draw(), t._on_policy_draw()] == draws[0.5][34:36]
+    assert [t._micro_batch()[0], t._micro_batch()[0]] == draws[0.5][34:36]
 
 
 def test_gkd_kill_and_resume_gives_same_weights(tmp_path):
