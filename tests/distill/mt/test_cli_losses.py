@@ -76,3 +76,32 @@ def test_unknown_choices_are_refused_naming_the_flag(tmp_path):
         res = _run("distill", "mt", "--model", "m", "--src", "de", "--tgt", "fr", "--sources", "s", "--out",
                    str(tmp_path / "o"), *flags)
         assert res.returncode == 2 and f"argument {flag}: invalid choice" in res.stderr.splitlines()[-1]
+
+
+def test_cli_options_reach_the_training_config(tmp_path, monkeypatch):
+    from ensemblekd.distill.mt import pipeline
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake(model, sources, out, config, **kw):
+        seen["train"] = config.train
+        raise Stop
+
+    monkeypatch.setattr(pipeline, "distill_mt", fake)
+    src = tmp_path / "s.de"
+    src.write_text("Ein Hund.\n")
+    args = build_parser().parse_args([
+        "distill", "mt", "--model", str(tmp_path), "--src", "de", "--tgt", "fr", "--pivots", "en", "--sources",
+        str(src), "--out", str(tmp_path / "o"), "--device", "cpu", "--loss", "llmr", "--kd-temperature", "0.9",
+        "--kd-top-p", "0.95", "--kd-max-new-tokens", "7", "--skew-alpha", "0.2", "--gkd-lambda", "0.3",
+        "--gkd-beta", "0.8", "--llmr-next", "max", "--llmr-reward", "sparse", "--llmr-no-baseline",
+        "--llmr-scale", "100", "--llmr-clip", "1"])
+    with pytest.raises(Stop):
+        args.func(args)
+    t = seen["train"]
+    assert (t.loss, t.kd_temperature, t.kd_top_p, t.kd_max_new_tokens, t.skew_alpha, t.gkd_lambda, t.gkd_beta,
+            t.llmr_next, t.llmr_reward, t.llmr_baseline, t.llmr_scale, t.llmr_clip) == (
+        "llmr", 0.9, 0.95, 7, 0.2, 0.3, 0.8, "max", "sparse", False, 100.0, 1.0)
