@@ -85,13 +85,16 @@ class TableScorer:
 
 
 # ----------------------------------------------------------------------------- brute force
-def _lower_beam(ranked, Z, eos, last):
-    """ranked: [(score, parent, token)] best first -> members by the transformers rule."""
+def _lower_beam(ranked, Z, eos, last, ends=None):
+    """ranked: [(score, parent, token)] best first -> members by the transformers rule.  ``ends(i, y)``: the
+    candidate completes a stop string (it finishes as an EOS candidate does)."""
     out, running = [], 0
     for rank, (s, i, y) in enumerate(ranked):
+        if rank >= Z and running >= Z:
+            break   # nothing below can join: finishing ones must rank within Z, and the running beam is full
         if s == NEG_INF:
             continue
-        if last or y == eos:
+        if last or y == eos or (ends is not None and ends(i, y)):
             if rank < Z:
                 out.append((s, i, y))
         elif running < Z:
@@ -109,10 +112,12 @@ def _logsumexp(xs):
 
 def reference_search(scorer: TableScorer, b: int, *, method: str, Z: int, T: int, eos: int,
                      alpha: float = 1.0, offset: int = 0, weights: Optional[Sequence[float]] = None,
-                     voting: str = "sum", mean: str = "arithmetic"):
+                     voting: str = "sum", mean: str = "arithmetic", stop=None):
     """Beam search of sentence ``b`` from the definitions (early_stopping=True).
 
     method: "ebbs" (bi-level, voting sum/max/count) or "average" (arithmetic/geometric).
+    stop: optional ``stop(tokens tuple) -> bool``: the output ``tokens`` ends with a stop string (its last token
+    completes one); such candidates finish like EOS candidates, in the lower and the upper beams.
     Returns (upper_beams, pool): upper_beams[t] = [(prefix tuple, score)] of the running beam
     after step t in rank order; pool = [(norm score, logprob, tokens)] best first.
     """
@@ -144,7 +149,8 @@ def reference_search(scorer: TableScorer, b: int, *, method: str, Z: int, T: int
                     lp = scorer.logprobs(b, k, prefix).astype(np.float64)
                     cands.extend((s + lp[y], i, y) for y in range(V))
                 cands.sort(key=lambda c: (-c[0], c[1] * V + c[2]))
-                for s, i, y in _lower_beam(cands, Z, eos, last):
+                ends = None if stop is None else (lambda i, y: stop(beam[i][0] + (y,)))
+                for s, i, y in _lower_beam(cands, Z, eos, last, ends):
                     support.setdefault((i, y), {})[k] = s
             union = []
             for (i, y), by_k in support.items():
@@ -169,7 +175,7 @@ def reference_search(scorer: TableScorer, b: int, *, method: str, Z: int, T: int
             if s == NEG_INF:
                 continue
             tokens = beam[i][0] + (y,)
-            if last or y == eos:
+            if last or y == eos or (stop is not None and stop(tokens)):
                 if rank < Z and not full:
                     pool.append((s / (len(tokens) + offset) ** alpha, s, tokens))
             elif running < Z:

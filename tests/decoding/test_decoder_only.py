@@ -67,6 +67,17 @@ def _stops_from(tok, seqs):
     return sorted({x[3:5] for x in texts if len(x) >= 6})
 
 
+def _early_stops(tok, seqs):
+    """Stop strings from early in each free continuation: its first two whole characters, and the 2nd+3rd
+    together (a stop string spanning tokens)."""
+    out = set()
+    for s in seqs:
+        chars = [c for c in tok.decode(s, skip_special_tokens=True) if c.strip() and c != "\ufffd"]
+        out.update(chars[:2])
+        out.add("".join(chars[1:3]))
+    return sorted(x for x in out if x)
+
+
 def _same_as_generate(ours, seqs, scores, pad, eos, n):
     for b, hyps in enumerate(ours):
         assert len(hyps) == n
@@ -134,7 +145,10 @@ class _ModelTable:
 
 @pytest.mark.parametrize("family", FAMS)
 @pytest.mark.parametrize("method", ["ebbs", "average"])
-def test_prompt_ensemble_matches_brute_force(family, method):
+@pytest.mark.parametrize("with_stops", [False, True])
+def test_prompt_ensemble_matches_brute_force(family, method, with_stops):
+    """Two different prompts per source; with stop strings the reference checks them on the whole prompt +
+    output (no window), so the context and the lower-beam rule of the loop are checked too."""
     t, tok, model, pad, eos, _ = _setup(family)
     adapter = get_adapter(model, tok)
     templates = ["{src}: {text}\n{tgt}:", "{text} => {tgt}:"]
@@ -145,13 +159,23 @@ def test_prompt_ensemble_matches_brute_force(family, method):
             rows += adapter.encode([text], "de", "fr", template=tpl)
     assert rows[0] != rows[1]
     comb = EBBS() if method == "ebbs" else Average()
-    got = beam_search(CausalLMScorer(model, rows, K, pad_token_id=pad), comb, beam_size=Z, max_new_tokens=steps,
-                      eos_token_id=eos, num_return=Z)
+    kw = dict(beam_size=Z, max_new_tokens=steps, eos_token_id=eos, num_return=Z)
+    crit = None
+    if with_stops:
+        free = beam_search(CausalLMScorer(model, rows, K, pad_token_id=pad), comb, **kw)
+        crit = _stop_criteria(tok, _early_stops(tok, [h.tokens for s in free for h in s]))
+    got = beam_search(CausalLMScorer(model, rows, K, pad_token_id=pad), comb, stop=crit, **kw)
     table = _ModelTable(model, rows, K)
     for b in range(len(TEXTS[:2])):
-        _, pool = reference_search(table, b, method=method, Z=Z, T=steps, eos=eos)
+        stop = None
+        if crit is not None:
+            def stop(tokens, ctx=rows[b * K]):   # the first component's prompt precedes the output
+                return bool(crit(torch.tensor([ctx + list(tokens)]), None)[0])
+        _, pool = reference_search(table, b, method=method, Z=Z, T=steps, eos=eos, stop=stop)
         assert [h.tokens for h in got[b]] == [p[2] for p in pool]
         assert [h.score for h in got[b]] == pytest.approx([p[0] for p in pool], abs=1e-4)
+    if with_stops:   # the stop strings ended hypotheses
+        assert any(h.tokens[-1] != eos and len(h.tokens) < steps for s in got for h in s)
 
 
 # ----- chat templates -------------------------------------------------------------------------------------------
