@@ -253,6 +253,8 @@ def read_trees(path: Union[str, os.PathLike], *, empty_lines: str = "error") -> 
     Raises :class:`TreeFormatError` (a ``ValueError``) naming file and line on bad input.
     """
     path = Path(path)
+    if path.is_dir():
+        raise TreeFormatError(f"{path}: is a directory; expected a file of bracketed trees")
     return _from_bytes(path.read_bytes(), str(path), empty_lines)
 
 

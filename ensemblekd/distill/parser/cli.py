@@ -80,7 +80,7 @@ def register_parse(sub) -> None:
 
 
 def _train(args) -> int:
-    from ..._runtime import check_output_file
+    from ..._runtime import check_output_file, resolve_device
     from .api import train_parser
     from .config import ParserConfig, TrainConfig
 
@@ -91,6 +91,7 @@ def _train(args) -> int:
         check_output_file(out, "-o")  # its folder must exist
     if args.threads < 1:
         raise ValueError(f"--threads {args.threads}: expected an integer >= 1")
+    resolve_device(args.device)  # an invalid --device is named before any reading or training
 
     pconf = ParserConfig(word_dim=args.word_dim, hidden=args.hidden, layers=args.layers,
                          mlp=args.mlp, dropout=args.dropout, lowercase=not args.cased)
@@ -105,7 +106,7 @@ def _train(args) -> int:
 
 
 def _parse(args) -> int:
-    from ..._runtime import check_input_file, check_output_file, set_threads
+    from ..._runtime import check_input_file, check_output_file, resolve_device, set_threads
     from .api import load_parser, read_sentences
 
     if args.output != "-":
@@ -115,6 +116,7 @@ def _parse(args) -> int:
     if args.batch_size < 1:
         raise ValueError(f"--batch-size {args.batch_size}: expected a positive number of sentences")
     set_threads(args.threads)
+    resolve_device(args.device)  # an invalid --device is named before the model loads
     parser = load_parser(args.model, device=args.device)
     if args.input == "-":
         sentences = read_sentences(sys.stdin, name="<stdin>")
