@@ -290,3 +290,43 @@ def test_models_that_differ_are_refused_before_any_work():
         for h in hooks:
             h.remove()
     assert not calls, "a model ran before the error"
+
+
+# ----------------------------------------------------------------------------- building blocks
+def test_build_components_for_several_models_and_pivot_legs():
+    from ensemblekd.decoding.components import Component, ComponentError, build_components, component_inputs
+
+    comps = build_components(("en",), num_models=2, pivot_nbest=2, weights=[1, 2, 3, 4, 5, 6])
+    assert [(c.model, c.name, c.weight) for c in comps] == [
+        (0, "direct", 1.0), (0, "pivot:en", 2.0), (0, "pivot:en#2", 3.0),
+        (1, "direct", 4.0), (1, "pivot:en", 5.0), (1, "pivot:en#2", 6.0)]
+    assert [c.pivot_model for c in comps] == [0, 0, 0, 1, 1, 1]
+    legs = build_components(("en",), num_models=2, pivot_model=0)
+    assert [(c.model, c.pivot_model) for c in legs] == [(0, 0), (0, 0), (1, 1), (1, 0)]
+    with pytest.raises(ComponentError, match=r"pivot_model=2: expected a model index in \[0, 2\)"):
+        build_components(("en",), num_models=2, pivot_model=2)
+    with pytest.raises(ComponentError, match="num_models=0"):
+        build_components(num_models=0)
+    with pytest.raises(ComponentError, match="Component.model=-1"):
+        Component(model=-1)
+
+    class Adapter:
+        decoder_only, max_source_length = False, None
+
+        def encode(self, texts, src, tgt, *, max_length=None, template=None):
+            return [[len(t)] for t in texts]
+
+    # pivot texts per leg model (model-keyed entries win over the shared ones)
+    _, texts = component_inputs(Adapter(), comps, ["ab"], "de", "fr",
+                                {"en": [["shared", "shared2"]], (1, "en"): [["B1", "B22"]]})
+    assert texts == [["ab", "shared", "shared2", "ab", "B1", "B22"]]
+
+
+def test_model_labels():
+    from ensemblekd.decoding.multimodel import model_labels
+
+    a, b = torch.nn.Linear(1, 1), torch.nn.Linear(1, 1)
+    a.name_or_path = b.name_or_path = "ckpt"
+    assert model_labels([a, b, a]) == ["ckpt", "ckpt#1", "ckpt"]
+    assert model_labels([torch.nn.Linear(1, 1)]) == ["models[0]"]
+    assert model_labels([a, b], ["x", "y"]) == ["x", "y"]
