@@ -194,7 +194,7 @@ def parse_args(argv):
                     help="0-based encoder layers without the self-attention residual (Liu et al. 2021; e.g. 1 = the "
                     "middle of 3); default none = stock M2M100")
     ap.add_argument("--align-weight", type=float, default=0.0,
-                    help="weight of the encoder alignment loss (align.py; 0 = off)")
+                    help="weight of the encoder alignment loss (ensemblekd.testbed.align; 0 = off)")
     ap.add_argument("--max-tokens", type=int, default=4000)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--warmup", type=int, default=400)
