@@ -348,3 +348,26 @@ def test_every_eos_id_of_the_generation_config_ends_a_hypothesis():
         while ref and ref[-1] in (saved, end):
             ref = ref[:-1]
         assert list(r.token_ids) == ref
+
+
+def test_benchmark_prompt_ensemble_methods_decode_exactly_the_fixed_length():
+    """benchmarks/decoding.py hf-lm / ebbs-lm / average-lm on a tiny config (the smoke test of those methods)."""
+    import argparse
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "decoding.py"
+    spec = importlib.util.spec_from_file_location("bench_decoding", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    args = argparse.Namespace(sentences=2, source_len=6, new_tokens=3, vocab=300)
+    model, rows = bench.build_lm(args)
+    assert len(rows) == 6 and len({len(r) for r in rows}) > 1    # 3 prompts of different lengths per source
+    eos = model.config.eos_token_id
+    for method in bench.DECODER_ONLY:
+        out = bench.decode(method, model, rows, args, 2)
+        if method == "hf-lm":
+            assert out.shape[0] == 6 and not (out[:, -3:] == eos).any()
+        else:
+            hyps = [h[0] for h in out]
+            assert len(hyps) == 2 and all(len(h.tokens) == 3 and eos not in h.tokens for h in hyps), method
