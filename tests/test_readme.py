@@ -39,6 +39,8 @@ CHECKS = {
     "ensemblekd.decoding": lambda out, ns: (  # the building blocks
         out[0].startswith("Un chien court dans un parc. ") and len(ns["hyps"][0]) == 2
         and all(set(p) <= {0, 1, 2} for p in ns["best"].provenance)),
+    "ensemblekd.hf": lambda out, ns: (  # EBBS inside model.generate
+        out[-1] == "Un chien court dans un parc." and ns["out"].sequences_scores.shape == (1,)),
     "ensemblekd.distill": lambda out, ns: (
         re.fullmatch(r"\['\(X .*the.*dog.*barks.*\)'\]", out[-1]) is not None),
 }
