@@ -199,7 +199,7 @@ def beam_search(
         sentences[B'])`` with the new running (upper) beam of the ``B'`` sentences still in the
         batch (``sentences``: their indices in the input), dead slots having score ``-inf``.
     stop: None, or a stop-string criterion (:func:`stop_hits`; e.g. ``transformers.StopStringCriteria``
-        or :func:`ensemblekd.decoding.hf.stop_criteria`): candidates completing a stop string finish as
+        or a DecoderOnlyAdapter's ``stop_criteria``): candidates completing a stop string finish as
         EOS candidates do.  Combiners whose ``__call__`` takes ``stop_hits`` (EBBS) apply it to their
         lower-level beams too.
 
