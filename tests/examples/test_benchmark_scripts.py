@@ -128,14 +128,20 @@ def test_decoding_benchmark_every_method_decodes_exactly_the_fixed_length(one_th
     args = bench.main.__globals__["argparse"].Namespace(sentences=2, source_len=5, new_tokens=3, vocab=300)
     model, rows = bench.build(args)
     assert len(rows) == 3 * 2 and all(len(r) == 5 for r in rows)
+    second = bench.build(args, seed=2)[0]
+    lm, lm_rows = bench.build_lm(args)   # the decoder-only prompt ensemble: 3 prompts of different lengths
     for method in bench.METHODS:
-        out = bench.decode(method, model, rows, args, 2)
-        if method == "hf":  # decoder start + the fixed new tokens, no EOS
-            assert out.shape == (6, 1 + 3) and not (out[:, 1:] == model.config.eos_token_id).any()
+        m, r = (lm, lm_rows) if method in bench.DECODER_ONLY else (model, rows)
+        eos = m.config.eos_token_id
+        out = bench.decode(method, m, r, args, 2, second)
+        if method in ("hf", "hf2"):  # decoder start + the fixed new tokens, no EOS
+            assert out.shape == (6, 1 + 3) and not (out[:, 1:] == eos).any(), method
+        elif method == "hf-lm":  # the left-padded prompts + the fixed new tokens, no EOS
+            assert out.shape[0] == 6 and not (out[:, -3:] == eos).any(), method
         else:
             hyps = [h[0] for h in out]
             assert len(hyps) == (6 if method == "single" else 2), method
-            assert all(len(h.tokens) == 3 and model.config.eos_token_id not in h.tokens for h in hyps), method
+            assert all(len(h.tokens) == 3 and eos not in h.tokens for h in hyps), method
 
 
 def test_decoding_benchmark_table_has_a_ratio_per_method(capsys, monkeypatch, one_thread):
