@@ -110,14 +110,14 @@ def evaluate(model, tokenizer, data: dict[str, list[str]], device="cpu", pivot: 
     outputs: dict[str, list[str]] = {}
     for src, tgt in SUPERVISED + ZERO_SHOT:
         hyp = greedy_translate(model, tokenizer, data[src], tgt, device=device, max_new_tokens=max_new_tokens,
-                        allowed_ids=tv.get(tgt))
+                               allowed_ids=tv.get(tgt))
         outputs[f"{src}-{tgt}"] = hyp
         res[f"bleu/{src}-{tgt}"] = round(sacrebleu.corpus_bleu(hyp, [data[tgt]]).score, 2)
         res[f"off/{src}-{tgt}"] = round(langid.off_target_rate(hyp, tgt), 4)
     if pivot:
         for src, tgt in ZERO_SHOT:
-            hyp = greedy_translate(model, tokenizer, outputs[f"{src}-en"], tgt, device=device, max_new_tokens=max_new_tokens,
-                            allowed_ids=tv.get(tgt))
+            hyp = greedy_translate(model, tokenizer, outputs[f"{src}-en"], tgt, device=device,
+                                   max_new_tokens=max_new_tokens, allowed_ids=tv.get(tgt))
             outputs[f"{src}-en-{tgt}"] = hyp
             res[f"pivot_bleu/{src}-{tgt}"] = round(sacrebleu.corpus_bleu(hyp, [data[tgt]]).score, 2)
             res[f"pivot_off/{src}-{tgt}"] = round(langid.off_target_rate(hyp, tgt), 4)
