@@ -7,8 +7,8 @@ given twice is one scorer), each with its own KV cache over its ``B * K_m * Z`` 
 
 * calls every model's scorer once (one forward per model over all of its rows);
 * places the ``[B, K_m, Z, V]`` log-probs at their components: ``[B, K, Z, V]``, the layout every combiner
-  takes (concatenation when the columns are model-major, as :func:`~.components.build_components` makes
-  them; else one extra gather);
+  takes (one copy into a buffer reused from step to step; a slice per model when the columns are
+  model-major, as :func:`~.components.build_components` makes them);
 * forwards ``reorder(parents)`` / ``select_sentences(kept)`` to every scorer (the ``B x Z`` beam is shared);
   ``context(n)`` (stop strings) is the first component's.
 
@@ -21,6 +21,7 @@ before any model work.
 """
 from __future__ import annotations
 
+import math
 from typing import Callable, Optional, Sequence
 
 import torch
@@ -96,9 +97,10 @@ class MultiScorer:
         self.vocab_size = sizes.pop()
         if len({s.num_sentences for s in self.scorers}) != 1:
             raise ValueError("MultiScorer: the scorers hold different numbers of sentences")
-        # step output order: cat of the scorers' columns; inverse permutation unless already 0..K-1
-        self._gather = None if flat == list(range(self.num_components)) else \
-            torch.as_tensor([flat.index(k) for k in range(self.num_components)])
+        # where each scorer's log-probs go: a slice of the components (model-major) or single columns
+        self._slices = [slice(c[0], c[-1] + 1) if c == list(range(c[0], c[-1] + 1)) else None
+                        for c in self.columns]
+        self._store: Optional[torch.Tensor] = None   # the step output's memory, reused from step to step
         if not all(callable(getattr(s, "select_sentences", None)) for s in self.scorers):
             self.select_sentences = None  # the search then keeps finished sentences in the batch
         self._first = next(i for i, c in enumerate(self.columns) if 0 in c)
@@ -114,12 +116,30 @@ class MultiScorer:
             s.start(beam_size)
 
     def step(self, tokens: Optional[torch.Tensor]) -> torch.Tensor:
-        outs = [s.step(tokens) for s in self.scorers]
-        dev = outs[0].device
-        out = torch.cat([o.to(dev) for o in outs], dim=1)
-        if self._gather is not None:
-            out = out.index_select(1, self._gather.to(dev))
+        """``[B, K, Z, V]`` log-probs; the tensor is overwritten by the next ``step`` (clone it to keep it).
+
+        Reusing its memory matters on CPU: a fresh tensor of more than 32 MiB is a fresh ``mmap`` each step
+        (glibc's threshold), whose page faults cost more than the copy itself."""
+        out = None
+        for s, cols, where in zip(self.scorers, self.columns, self._slices):
+            lp = s.step(tokens)
+            if out is None:
+                out = self._buffer((lp.shape[0], self.num_components, *lp.shape[2:]), lp)
+            lp = lp.to(out.device)
+            if where is not None:
+                out[:, where].copy_(lp)
+            else:
+                for j, k in enumerate(cols):
+                    out[:, k].copy_(lp[:, j])
+            del lp
         return out
+
+    def _buffer(self, shape, like: torch.Tensor) -> torch.Tensor:
+        n = math.prod(shape)
+        store = self._store
+        if store is None or store.numel() < n or store.dtype != like.dtype or store.device != like.device:
+            store = self._store = torch.empty(n, dtype=like.dtype, device=like.device)
+        return store[:n].view(shape)
 
     def reorder(self, parents: torch.Tensor) -> None:
         for s in self.scorers:
@@ -188,6 +208,8 @@ def _adapter_difference(a, b, langs: Sequence[str], templates: Sequence) -> Opti
             return f"{name.replace('_', ' ')} {x} vs {y}"
     if getattr(a, "scheme", None) != getattr(b, "scheme", None):
         return f"language schemes {a.scheme!r} vs {b.scheme!r}"
+    known = set(a.codes())
+    langs = [lang for lang in langs if lang in known]   # unknown codes are reported by the language checks
     for lang in langs:
         if a.decoder_prompt(lang) != b.decoder_prompt(lang):
             return f"decoder prompts for {lang!r} {a.decoder_prompt(lang)} vs {b.decoder_prompt(lang)}"

@@ -179,7 +179,8 @@ def _trainer_args(items) -> dict:
 
 def _run_mt(args) -> int:
     from ..._runtime import resolve_device, set_threads
-    from .pipeline import DistillMTConfig, check_teachers, distill_mt, parse_direction
+    from .pipeline import DistillMTConfig, distill_mt, parse_direction
+    from .teachers import check_teachers
     from .trainer import TrainConfig
 
     teachers = args.teacher_model

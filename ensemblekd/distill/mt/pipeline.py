@@ -50,10 +50,11 @@ from typing import Mapping, Optional, Sequence
 from ..._runtime import atomic_write_text, dist_info, quiet_hf_progress, resolve_device
 from .data import TrainExample
 from .shards import ShardedOutputs
+from .teachers import check_teacher_folders, check_teachers, load_teachers
 from .trainer import ArchitectureMismatchError, TrainConfig, train_student
 
 __all__ = ["DistillMTConfig", "DistillMTResult", "distill_mt", "parse_direction", "TEACHER_METHODS",
-           "SourceError", "model_digest", "build_examples", "check_sources", "check_teachers", "decode_all"]
+           "SourceError", "model_digest", "build_examples", "check_sources", "decode_all"]
 
 TEACHER_METHODS = ("ebbs", "average", "vote", "mbr", "pivot", "direct", "self", "union")
 DONE = "ensemblekd_distill.json"
@@ -304,45 +305,6 @@ def _summary(model_path, config: DistillMTConfig, digest: str, teachers: Sequenc
     return out
 
 
-ONE_MODEL_METHODS = ("direct", "pivot")
-
-
-def check_teachers(config: DistillMTConfig, num_teachers: int) -> None:
-    """Several teacher models need an ensemble method and sequence-level KD (one-line errors naming the flags)."""
-    if num_teachers > 1:
-        if config.method in ONE_MODEL_METHODS:
-            raise ValueError(f"--method {config.method} decodes with one model; {num_teachers} --teacher-model need "
-                             "an ensemble method (ebbs, average, vote, mbr, union)")
-        if config.train.loss != "seqkd":
-            raise ValueError(f"--loss {config.train.loss} takes one white-box teacher model; with {num_teachers} "
-                             "--teacher-model use --loss seqkd")
-
-
-def _load_teachers(model_path: Path, teacher_paths: Sequence[Path], base, config: DistillMTConfig, quiet: bool):
-    """The teacher models (``base`` where a teacher is the student's initialisation; each folder loaded once),
-    after checking from configs and tokenizers that they can share an ensemble."""
-    from transformers import AutoModelForSeq2SeqLM
-
-    from ...decoding.multimodel import ModelMismatchError, check_model_folders
-
-    langs = sorted({x for s, t in config.directions for x in (s, t, *config.pivots_for(s, t))})
-    try:
-        check_model_folders([model_path, *teacher_paths], langs=langs)
-    except ModelMismatchError as exc:
-        raise ValueError(f"--teacher-model: {exc}".replace("models[0] (", "the student's init (", 1)) from None
-    loaded = {model_path.resolve(): base}
-    out = []
-    for p in teacher_paths:
-        if p.resolve() not in loaded:
-            if not (p / "config.json").is_file():
-                raise FileNotFoundError(f"--teacher-model {p}: no config.json (expected a Hugging Face model "
-                                        "directory)")
-            with quiet_hf_progress(quiet):
-                loaded[p.resolve()] = AutoModelForSeq2SeqLM.from_pretrained(p).eval()
-        out.append(loaded[p.resolve()])
-    return out
-
-
 def decode_all(shard_sets: Sequence[tuple[ShardedOutputs, object]], *, quiet: bool = False,
                poll_s: float = 2.0) -> list[list]:
     """Decode the pending shards of every (shards, decode) pair across the ranks of this launch.
@@ -414,11 +376,16 @@ def distill_mt(model_path: str | os.PathLike, sources: Mapping[str, Sequence[str
     check_teachers(config, len(teachers))
     several = [p.resolve() for p in teachers] != [model_path.resolve()]
     digest = model_digest(model_path)
+    for p in teachers if several else []:
+        if not (p / "config.json").is_file():
+            raise FileNotFoundError(f"--teacher-model {p}: no config.json (expected a Hugging Face model directory)")
     teacher_digests = [model_digest(p) for p in teachers] if several else []
     student_dir = out_dir / "student"
     done = _finished(student_dir, _summary(model_path, config, digest, teacher_digests))
     if done is not None:
         return done
+    if several:
+        check_teacher_folders(model_path, teachers, config)
     with quiet_hf_progress(quiet):
         tokenizer = AutoTokenizer.from_pretrained(model_path)
         base = AutoModelForSeq2SeqLM.from_pretrained(model_path).eval()
@@ -431,7 +398,7 @@ def distill_mt(model_path: str | os.PathLike, sources: Mapping[str, Sequence[str
     if all(not any(x.strip() for x in sources[s]) for s, _ in config.directions):
         raise ValueError("empty training set: the source files hold no non-empty line")
     check_sources(adapter, sources, config.directions, names=source_names, truncate=config.truncate)
-    models = _load_teachers(model_path, teachers, base, config, quiet) if several else [base]
+    models = load_teachers(model_path, teachers, base, quiet) if several else [base]
     with quiet_hf_progress(quiet):
         student = _load_student(model_path, Path(student_path) if student_path else None, base)
 

@@ -107,6 +107,7 @@ def test_union_of_two_teachers_has_every_component_of_every_model(tmp_path, teac
     (["--teacher-model", "{a}", "--teacher-model", "{nllb}"],
      r"--teacher-model: models\[2\] \(.*nllb.*\) and the student's init \(.*\) cannot be combined"),
     ([], "give --model DIR, or --teacher-model DIR"),
+    (["--teacher-model", "{a}", "--teacher-model", "{b}", "--tgt", "xx"], "'xx' is not a language code"),
 ])
 def test_errors_before_any_decoding(tmp_path, teachers, sources_path, capsys, monkeypatch, extra, match):
     import re
