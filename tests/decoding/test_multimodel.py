@@ -65,6 +65,17 @@ def test_copies_of_one_model_equal_the_model_alone(options):
     assert [r.score for r in both] == pytest.approx([r.score for r in alone], abs=1e-4)
 
 
+@pytest.mark.parametrize("method", ["ebbs", "average", "vote"])
+def test_three_copies_equal_the_model_alone(method):
+    t = tiny("ekd_src")
+    copies = [copy.deepcopy(t.model) for _ in range(2)]
+    alone = run(t, t.model, pivots=("en", "cs"), method=method, return_provenance=True)
+    three = run(t, [t.model, *copies], pivots=("en", "cs"), method=method, return_provenance=True)
+    assert [r.token_ids for r in three] == [r.token_ids for r in alone]
+    assert len(three[0].components) == 9 and [c.model for c in three[0].components] == \
+        [f"models[{m}]" for m in range(3) for _ in range(3)]
+
+
 @pytest.mark.parametrize("method", ["ebbs", "average"])
 def test_decoder_only_models_copies_equal_one_and_two_models_differ(method):
     t = tiny("gpt2")
