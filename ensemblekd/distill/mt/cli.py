@@ -51,6 +51,9 @@ def register_mt(distill_sub) -> None:
                    help="averaging: mean of the components' distributions")
     g.add_argument("--pivot-nbest", type=int, default=1, help="m-best pivot translations as m components")
     g.add_argument("--no-direct", action="store_true", help="leave the direct path out of the ensemble")
+    g.add_argument("--pivot-model", type=int, default=None, metavar="N",
+                   help="with several --teacher-model: the N-th (0-based) translates into the pivots for every "
+                        "teacher (default: each its own)")
     g.add_argument("--restrict-vocab", nargs="?", const=True, default=False, metavar="TABLE",
                    help="restrict outputs to the target language's vocabulary: <model>/ensemblekd_target_vocab.json, "
                         "or the JSON table TABLE (see `ensemblekd vocab build`)")
@@ -238,6 +241,11 @@ def _run_mt(args) -> int:
         options["mean"] = args.mean
     if args.pivot_nbest != 1:
         options["pivot_nbest"] = args.pivot_nbest
+    if args.pivot_model is not None:
+        if not 0 <= args.pivot_model < len(teachers or [None]):
+            raise ValueError(f"--pivot-model {args.pivot_model}: expected an index of --teacher-model in "
+                             f"[0, {len(teachers or [None])})")
+        options["pivot_model"] = args.pivot_model
     if args.no_direct:
         options["direct"] = False
     if args.restrict_vocab is not False:

@@ -95,6 +95,26 @@ def test_union_of_two_teachers_has_every_component_of_every_model(tmp_path, teac
     assert any(r["targets"][0] != r["targets"][2] for r in recs if any(r["targets"]))
 
 
+
+def test_pivot_model_reaches_the_ensemble(tmp_path, teachers, sources_path):
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    from ensemblekd.decoding.api import translate
+
+    a, b = teachers
+    out = tmp_path / "legs"
+    assert cli(sources_path, out, "--teacher-model", str(a), "--teacher-model", str(b), "--method", "average",
+               "--pivot-model", "1", "--max-steps", "1") == 0
+    ma, mb = (AutoModelForSeq2SeqLM.from_pretrained(p).eval() for p in (a, b))
+    tok = AutoTokenizer.from_pretrained(a)
+    kw = dict(src_lang="de", tgt_lang="fr", pivots=["en"], method="average", beam_size=2, max_new_tokens=8,
+              progress=False)
+    ref = translate([ma, mb], tok, SOURCES, pivot_model=1, **kw)
+    assert [r["targets"] for r in _records(out)] == [[r.text] for r in ref]
+    own = translate([ma, mb], tok, SOURCES, **kw)                   # each model's own pivot leg: another result
+    assert [(r.token_ids, round(r.score, 4)) for r in own] != [(r.token_ids, round(r.score, 4)) for r in ref]
+
+
 @pytest.mark.parametrize("extra,match", [
     (["--model", "{a}", "--teacher-model", "{b}"], "give --model .* or --teacher-model .*, not both"),
     (["--teacher-model", "{a}", "--teacher-model", "{b}", "--student-from", "2"],
@@ -107,6 +127,8 @@ def test_union_of_two_teachers_has_every_component_of_every_model(tmp_path, teac
     (["--teacher-model", "{a}", "--teacher-model", "{nllb}"],
      r"--teacher-model: models\[2\] \(.*nllb.*\) and the student's init \(.*\) cannot be combined"),
     ([], "give --model DIR, or --teacher-model DIR"),
+    (["--teacher-model", "{a}", "--teacher-model", "{b}", "--pivot-model", "2"],
+     r"--pivot-model 2: expected an index of --teacher-model in \[0, 2\)"),
     (["--teacher-model", "{a}", "--teacher-model", "{b}", "--tgt", "xx"], "'xx' is not a language code"),
 ])
 def test_errors_before_any_decoding(tmp_path, teachers, sources_path, capsys, monkeypatch, extra, match):
