@@ -259,7 +259,7 @@ def _run(args) -> int:
             done = _partial_lines(partial)
     elif args.resume:
         raise ValueError("--resume needs -o OUT (it continues OUT.partial)")
-    warn = args.method == "ebbs" and not args.pivots and len(args.prompt or ()) < 2
+    warn = args.method == "ebbs" and not args.pivots and len(args.prompt or ()) < 2 and len(set(args.model)) < 2
     sources = read_lines(args.input)
     if done > len(sources):
         raise ValueError(f"--resume: {partial} has {done} lines but the input has {len(sources)}; not this input")

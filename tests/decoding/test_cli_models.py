@@ -53,6 +53,16 @@ def test_two_models_equal_the_library_call_and_load_once(saved, tmp_path, monkey
     assert [(r.token_ids, round(r.score, 3)) for r in ref] != [(r.token_ids, round(r.score, 3)) for r in alone]
 
 
+def test_ebbs_of_two_models_without_pivots_is_an_ensemble(saved, tmp_path, capsys):
+    inp = tmp_path / "in.txt"
+    inp.write_text("Ein Hund.\n", encoding="utf-8")
+    base = ["translate", "--src", "de", "--tgt", "fr", "--beam", "2", "--max-new-tokens", "6", "--quiet", "-i", str(inp)]
+    assert main([*base, "--model", str(saved["a"]), "--model", str(saved["b"])]) == 0
+    assert "equals --method direct" not in capsys.readouterr().err       # two models: K = 2
+    assert main([*base, "--model", str(saved["a"]), "--model", str(saved["a"])]) == 0
+    assert "equals --method direct" in capsys.readouterr().err           # one model named twice: K = 1
+
+
 def test_pivot_model_flag(saved, tmp_path):
     inp, out = tmp_path / "in.txt", tmp_path / "out.jsonl"
     inp.write_text("\n".join(LINES) + "\n", encoding="utf-8")
