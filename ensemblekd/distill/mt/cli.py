@@ -183,7 +183,6 @@ def _trainer_args(items) -> dict:
 def _run_mt(args) -> int:
     from ..._runtime import resolve_device, set_threads
     from .pipeline import DistillMTConfig, distill_mt, parse_direction
-    from .teachers import check_teachers
     from .trainer import TrainConfig
 
     teachers = args.teacher_model
@@ -256,8 +255,7 @@ def _run_mt(args) -> int:
     config = DistillMTConfig(directions=directions, pivots=args.pivots, method=args.method, beam_size=args.beam,
                              max_new_tokens=args.max_new_tokens, length_penalty=args.length_penalty,
                              batch_size=args.batch_size, shard_size=args.shard_size, train=train,
-                             translate_options=options, truncate=args.truncate)
-    check_teachers(config, len(teachers or [None]))
+                             translate_options=options, truncate=args.truncate, num_teachers=len(teachers or [None]))
     result = distill_mt(model_path, sources, args.out, config, student_path=args.student, quiet=args.quiet,
                         source_names=names, teacher_paths=teachers)
     from ..._runtime import dist_info

@@ -74,7 +74,9 @@ class SourceError(ValueError):
 
 @dataclass
 class DistillMTConfig:
-    """What to decode and how.  ``directions``: (src, tgt) pairs; ``pivots``: the pivot pool."""
+    """What to decode and how.  ``directions``: (src, tgt) pairs; ``pivots``: the pivot pool; ``num_teachers``:
+    how many teacher models form the ensemble (``distill_mt``'s ``teacher_paths``; several need an ensemble
+    method and sequence-level KD, and then need no pivot: the models' direct paths are an ensemble)."""
 
     directions: Sequence[tuple[str, str]]
     pivots: Sequence[str] = ()
@@ -87,6 +89,7 @@ class DistillMTConfig:
     translate_options: Mapping[str, object] = field(default_factory=dict)
     truncate: bool = False
     train: TrainConfig = field(default_factory=TrainConfig)
+    num_teachers: int = 1
 
     def __post_init__(self):
         self.directions = [tuple(d) for d in self.directions]
@@ -105,8 +108,12 @@ class DistillMTConfig:
         self.pivots = list(self.pivots)
         if len(set(self.pivots)) != len(self.pivots):
             raise ValueError(f"pivots repeated: {self.pivots}")
+        if isinstance(self.num_teachers, bool) or not isinstance(self.num_teachers, int) or self.num_teachers < 1:
+            raise ValueError(f"num_teachers={self.num_teachers!r}: expected an int >= 1")
+        check_teachers(self, self.num_teachers)
         for s, t in self.directions:
-            needs = self.method in ("ebbs", "average", "vote", "mbr", "pivot", "union") or self.train.loss != "seqkd"
+            needs = (self.num_teachers == 1 and self.method in ("ebbs", "average", "vote", "mbr", "pivot", "union")) \
+                or self.train.loss != "seqkd"
             if needs and not self.pivots_for(s, t):
                 raise ValueError(f"method={self.method!r} (loss={self.train.loss!r}) needs at least one pivot "
                                  f"language for {s}-{t}; got pivots={self.pivots}")
@@ -373,7 +380,9 @@ def distill_mt(model_path: str | os.PathLike, sources: Mapping[str, Sequence[str
             raise ValueError(f"no source text for language {s!r} (direction {s}-...); got sources for "
                              f"{sorted(sources)}")
     teachers = [Path(p) for p in (teacher_paths or [model_path])]
-    check_teachers(config, len(teachers))
+    if len(teachers) != config.num_teachers:
+        raise ValueError(f"teacher_paths holds {len(teachers)} models but the config has num_teachers="
+                         f"{config.num_teachers}")
     several = [p.resolve() for p in teachers] != [model_path.resolve()]
     digest = model_digest(model_path)
     for p in teachers if several else []:

@@ -15,7 +15,8 @@ ONE_MODEL_METHODS = ("direct", "pivot")
 
 
 def check_teachers(config, num_teachers: int) -> None:
-    """Several teacher models need an ensemble method and sequence-level KD (one-line errors naming the flags)."""
+    """Several teacher models need an ensemble method and sequence-level KD (one-line errors naming the flags;
+    ``DistillMTConfig`` calls it on itself)."""
     if num_teachers > 1:
         if config.method in ONE_MODEL_METHODS:
             raise ValueError(f"--method {config.method} decodes with one model; {num_teachers} --teacher-model need "

@@ -96,6 +96,26 @@ def test_union_of_two_teachers_has_every_component_of_every_model(tmp_path, teac
 
 
 
+def test_two_teachers_need_no_pivot_and_the_config_checks_itself(tmp_path, teachers, sources_path):
+    from ensemblekd.distill.mt import DistillMTConfig, TrainConfig, distill_mt
+
+    a, b = teachers
+    out = tmp_path / "nopivot"
+    assert main(["distill", "mt", "--src", "de", "--tgt", "fr", "--sources", str(sources_path), "--out", str(out),
+                 "--beam", "2", "--max-new-tokens", "8", "--max-tokens", "400", "--quiet", "--teacher-model", str(a),
+                 "--teacher-model", str(b), "--method", "ebbs", "--max-steps", "1"]) == 0
+    assert len(_records(out)) == len(SOURCES)
+    with pytest.raises(ValueError, match="needs at least one pivot"):
+        DistillMTConfig([("de", "fr")], method="ebbs")                      # one model: EBBS needs pivots
+    with pytest.raises(ValueError, match="--method direct decodes with one model"):
+        DistillMTConfig([("de", "fr")], method="self", num_teachers=2)
+    with pytest.raises(ValueError, match="num_teachers=0"):
+        DistillMTConfig([("de", "fr")], pivots=["en"], num_teachers=0)
+    config = DistillMTConfig([("de", "fr")], pivots=["en"], num_teachers=2, train=TrainConfig(device="cpu"))
+    with pytest.raises(ValueError, match="teacher_paths holds 1 models but the config has num_teachers=2"):
+        distill_mt(a, {"de": SOURCES}, tmp_path / "x", config, teacher_paths=[b])
+
+
 def test_pivot_model_reaches_the_ensemble(tmp_path, teachers, sources_path):
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
