@@ -115,7 +115,7 @@ from pathlib import Path
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 from ensemblekd._runtime import set_threads, quiet_hf_progress
 from ensemblekd.distill.mt import DistillMTConfig, ShardedOutputs, decode_all
-from ensemblekd.distill.mt.pipeline import _make_decoder
+from ensemblekd.distill.mt.decode import make_decoder
 set_threads(1)
 model_dir, src_file, out, n = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])
 lines = src_file.read_text(encoding="utf-8").splitlines()[:n]
@@ -125,7 +125,7 @@ with quiet_hf_progress(True):
 cfg = DistillMTConfig([("de", "fr")], pivots=["en", "cs"], method="ebbs", max_new_tokens=64,
                       translate_options={"restrict_vocab": True})
 sh = ShardedOutputs(out, lines, {"bench": 1}, 8)
-decode_all([(sh, _make_decoder(model, tok, cfg, "de", "fr", False))], quiet=True, poll_s=0.05)
+decode_all([(sh, make_decoder(model, tok, cfg, "de", "fr", False))], quiet=True, poll_s=0.05)
 """
 
 

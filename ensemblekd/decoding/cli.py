@@ -164,9 +164,9 @@ def _check_before_loading(args):
     ``--model``: they must share one tokenizer and vocabulary (:func:`.multimodel.check_models`)."""
     from types import SimpleNamespace
 
-    from .api import _validate
     from .languages import get_adapter
     from .multimodel import ModelMismatchError, check_models, load_light
+    from .prepare import validate
 
     paths = [Path(m) for m in args.model]
     light = [load_light(p, args.tokenizer) for p in paths]
@@ -176,7 +176,7 @@ def _check_before_loading(args):
     if args.restrict_vocab is not False:
         check_vocab_table(args.restrict_vocab, paths[0], [args.tgt], getattr(config, "vocab_size", None))
     adapters = [get_adapter(SimpleNamespace(config=c, generation_config=g), t) for c, g, t in light]
-    pivots, _, prompts = _validate(
+    pivots, _, prompts = validate(
         adapters[0], [], src=args.src, tgt=args.tgt, pivots=tuple(args.pivots), method=args.method,
         beam_size=args.beam, num_return=args.nbest, pivot_nbest=args.pivot_nbest, mbr_nbest=args.mbr_nbest,
         batch_size=args.batch_size, length_penalty=args.length_penalty, voting=args.voting, mean=args.mean,

@@ -1,7 +1,10 @@
 """``ensemblekd.distill.mt``: distil an MT ensemble into one student.
 
 * :mod:`.pipeline` -- decode with the ensemble (sharded, across ranks), build the examples, train, save;
-* :mod:`.shards` -- sharded, resumable, atomic decoding outputs with their manifest;
+* :mod:`.config` -- what to distil: directions, pivots, teacher method (``DistillMTConfig``);
+* :mod:`.decode` -- the teacher's decode function (``translate`` -> training records);
+* :mod:`.shards` -- sharded, resumable, atomic decoding outputs with their manifest, decoded across ranks;
+* :mod:`.examples` -- decoded records -> training examples (source lengths checked, targets re-tokenised);
 * :mod:`.data` -- training examples, token-bucketed batches across ranks, collation;
 * :mod:`.trainer` -- the student trainer on the Hugging Face engine (``Seq2SeqTrainer``): SeqKD and the
   word-level losses;
@@ -15,12 +18,11 @@ from __future__ import annotations
 import importlib
 
 _LAZY = {
-    "DistillMTConfig": ".pipeline", "DistillMTResult": ".pipeline", "distill_mt": ".pipeline",
-    "parse_direction": ".pipeline", "TEACHER_METHODS": ".pipeline", "SourceError": ".pipeline",
-    "model_digest": ".pipeline", "decode_all": ".pipeline", "build_examples": ".pipeline",
-    "check_sources": ".pipeline",
+    "DistillMTResult": ".pipeline", "distill_mt": ".pipeline", "model_digest": ".pipeline",
+    "DistillMTConfig": ".config", "parse_direction": ".config", "TEACHER_METHODS": ".config",
+    "SourceError": ".examples", "build_examples": ".examples", "check_sources": ".examples",
     "ShardedOutputs": ".shards", "ShardConfigError": ".shards", "decode_sharded": ".shards",
-    "sources_digest": ".shards",
+    "decode_all": ".shards", "sources_digest": ".shards",
     "TrainExample": ".data", "TokenBucketSampler": ".data", "make_batches": ".data", "collate": ".data",
     "TrainConfig": ".trainer", "TrainResult": ".trainer", "train_student": ".trainer",
     "ArchitectureMismatchError": ".trainer", "LOSSES": ".trainer",

@@ -182,7 +182,8 @@ def _trainer_args(items) -> dict:
 
 def _run_mt(args) -> int:
     from ..._runtime import resolve_device, set_threads
-    from .pipeline import DistillMTConfig, distill_mt, parse_direction
+    from .config import DistillMTConfig, parse_direction
+    from .pipeline import distill_mt
     from .trainer import TrainConfig
 
     teachers = args.teacher_model

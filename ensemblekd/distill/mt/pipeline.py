@@ -30,6 +30,10 @@ Pipeline, all under ``out_dir`` and resumable at every stage:
 3. ``student/``: the student as a standard Hugging Face checkpoint (``save_pretrained``) with its
    tokenizer, loadable by :func:`ensemblekd.translate` like the base model.
 
+The stages' code: the configuration :mod:`.config`; the teacher's decode function :mod:`.decode`, run shard by
+shard across the ranks by :func:`.shards.decode_all`; the training examples :mod:`.examples`; training
+:mod:`.trainer`.  This module runs them in order and records the finished run.
+
 Per direction the pivots are the given pivot languages minus the direction's own two languages,
 so ``pivots=("en", "de", "fr", "cs")`` means "every other language" for each direction.  The
 student's training inputs come from the same language adapter the decoder uses, so it learns
@@ -38,88 +42,25 @@ exactly the encoder input and decoder prompt it will be given at decoding time.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import os
 import sys
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
 from ..._runtime import atomic_write_text, dist_info, quiet_hf_progress, resolve_device
-from .data import TrainExample
-from .shards import ShardedOutputs
-from .teachers import check_teacher_folders, check_teachers, load_teachers
-from .trainer import ArchitectureMismatchError, TrainConfig, train_student
+from .config import DistillMTConfig
+from .decode import make_decoder
+from .examples import build_examples, check_sources
+from .shards import ShardedOutputs, decode_all
+from .teachers import check_teacher_folders, load_teachers
+from .trainer import ArchitectureMismatchError, train_student
 
-__all__ = ["DistillMTConfig", "DistillMTResult", "distill_mt", "parse_direction", "TEACHER_METHODS",
-           "SourceError", "model_digest", "build_examples", "check_sources", "decode_all"]
+# DistillMTConfig, build_examples, check_sources, decode_all: their own modules' names, imported here (also by tests)
+__all__ = ["DistillMTResult", "distill_mt", "model_digest"]
 
-TEACHER_METHODS = ("ebbs", "average", "vote", "mbr", "pivot", "direct", "self", "union")
 DONE = "ensemblekd_distill.json"
-
-
-def parse_direction(text: str) -> tuple[str, str]:
-    """``"de-fr"`` -> ``("de", "fr")``.  Codes may not contain ``-`` (NLLB's ``deu_Latn`` is fine)."""
-    parts = text.split("-")
-    if len(parts) != 2 or not all(parts) or parts[0] == parts[1]:
-        raise ValueError(f"direction {text!r}: expected SRC-TGT with two different language codes, e.g. de-fr")
-    return parts[0], parts[1]
-
-
-class SourceError(ValueError):
-    """A source line that cannot be decoded (too long for the model), named by file and line."""
-
-
-@dataclass
-class DistillMTConfig:
-    """What to decode and how.  ``directions``: (src, tgt) pairs; ``pivots``: the pivot pool; ``num_teachers``:
-    how many teacher models form the ensemble (``distill_mt``'s ``teacher_paths``; several need an ensemble
-    method and sequence-level KD, and then need no pivot: the models' direct paths are an ensemble)."""
-
-    directions: Sequence[tuple[str, str]]
-    pivots: Sequence[str] = ()
-    method: str = "ebbs"
-    beam_size: int = 5
-    max_new_tokens: Optional[int] = None
-    length_penalty: float = 1.0
-    batch_size: Optional[int] = None
-    shard_size: int = 256
-    translate_options: Mapping[str, object] = field(default_factory=dict)
-    truncate: bool = False
-    train: TrainConfig = field(default_factory=TrainConfig)
-    num_teachers: int = 1
-
-    def __post_init__(self):
-        self.directions = [tuple(d) for d in self.directions]
-        if not self.directions:
-            raise ValueError("no direction to distill")
-        if len(set(self.directions)) != len(self.directions):
-            raise ValueError(f"directions repeated: {self.directions}")
-        if self.method not in TEACHER_METHODS:
-            raise ValueError(f"method={self.method!r}; expected one of {TEACHER_METHODS}")
-        if self.method == "self":
-            self.method = "direct"
-        if self.beam_size < 1:
-            raise ValueError(f"beam_size must be >= 1, got {self.beam_size}")
-        if self.shard_size < 1:
-            raise ValueError(f"shard_size must be >= 1, got {self.shard_size}")
-        self.pivots = list(self.pivots)
-        if len(set(self.pivots)) != len(self.pivots):
-            raise ValueError(f"pivots repeated: {self.pivots}")
-        if isinstance(self.num_teachers, bool) or not isinstance(self.num_teachers, int) or self.num_teachers < 1:
-            raise ValueError(f"num_teachers={self.num_teachers!r}: expected an int >= 1")
-        check_teachers(self, self.num_teachers)
-        for s, t in self.directions:
-            needs = (self.num_teachers == 1 and self.method in ("ebbs", "average", "vote", "mbr", "pivot", "union")) \
-                or self.train.loss != "seqkd"
-            if needs and not self.pivots_for(s, t):
-                raise ValueError(f"method={self.method!r} (loss={self.train.loss!r}) needs at least one pivot "
-                                 f"language for {s}-{t}; got pivots={self.pivots}")
-
-    def pivots_for(self, src: str, tgt: str) -> list[str]:
-        return [p for p in self.pivots if p not in (src, tgt)]
 
 
 @dataclass
@@ -142,150 +83,6 @@ def model_digest(path: Path) -> str:
                 for chunk in iter(lambda: f.read(1 << 20), b""):
                     h.update(chunk)
     return h.hexdigest()
-
-
-def _translate_kwargs(translate, options: dict) -> dict:
-    """Pass ``quiet``/``progress`` only if this translate() has them (the shard bar is the progress)."""
-    params = inspect.signature(translate).parameters
-    out = dict(options)
-    if "quiet" in params:
-        out.setdefault("quiet", True)
-    elif "progress" in params:
-        out.setdefault("progress", False)
-    return out
-
-
-def _make_decoder(model, tokenizer, cfg: DistillMTConfig, src: str, tgt: str, with_pivots: bool):
-    # model: one model, or a list of teacher models (an ensemble of models)
-    """``decode(lines) -> records``: {"targets": [...]} plus {"pivots": {lang: text}} if asked.
-
-    The pivot texts are the inputs the ensemble's pivot components actually read in the run
-    (``return_provenance=True``).  ``union`` and (with pivots) ``direct`` run ``method="mbr"``, whose
-    candidates are each component's own beam-search 1-best: union keeps all K of them as targets (in
-    component order, duplicates kept), self-distillation the direct component's.
-    """
-    from ...decoding.api import translate
-
-    pivots = cfg.pivots_for(src, tgt)
-    common = {"beam_size": cfg.beam_size, "length_penalty": cfg.length_penalty, "truncate": cfg.truncate,
-              **dict(cfg.translate_options)}
-    if cfg.max_new_tokens is not None:
-        common["max_new_tokens"] = cfg.max_new_tokens
-    if cfg.batch_size is not None:
-        common["batch_size"] = cfg.batch_size
-    common = _translate_kwargs(translate, common)
-    method, use_pivots = cfg.method, pivots
-    if cfg.method == "union" or (cfg.method == "direct" and with_pivots):
-        method = "mbr"
-    elif cfg.method == "direct":
-        use_pivots = []
-    elif cfg.method == "pivot":
-        use_pivots = pivots[:1]
-    provenance = with_pivots or method != cfg.method
-    n_models = len(model) if isinstance(model, (list, tuple)) else 1
-
-    def decode(lines: list[str]) -> list[dict]:
-        results = translate(model, tokenizer, lines, src_lang=src, tgt_lang=tgt, pivots=list(use_pivots),
-                            method=method, return_provenance=provenance, **common)
-        records = []
-        for line, r in zip(lines, results):
-            comps = {c.name: c for c in r.components}
-            if not line.strip():  # empty source: empty output, no components (skipped in training)
-                targets = [""] * ((1 + len(use_pivots)) * n_models if cfg.method == "union" else 1)
-            elif cfg.method == "union":
-                targets = [c.candidates[0] if c.candidates else "" for c in r.components]
-            elif method != cfg.method:  # direct through mbr's candidates
-                targets = [comps["direct"].candidates[0]]
-            else:
-                targets = [r.text]
-            rec = {"targets": targets}
-            if with_pivots:
-                rec["pivots"] = {p: comps[f"pivot:{p}"].input if line.strip() else "" for p in use_pivots}
-            records.append(rec)
-        return records
-
-    return decode
-
-
-def _target_ids(adapter, tokenizer, texts: Sequence[str], tgt_code: str, eos: int) -> list[tuple[int, ...]]:
-    """Target-side token ids of each text + EOS (Marian's target vocabulary, no language prefix).
-
-    Text is data, as for sources: a special or language token's string inside a target (``</s>``, ``__en__``,
-    ``>>en<<``) is segmented into ordinary pieces, never into the control token (fast tokenizers: the
-    adapter's text-only backend, one vocabulary for both sides; slow ones: ``split_special_tokens``)."""
-    texts = list(texts)
-    if getattr(tokenizer, "backend_tokenizer", None) is not None:
-        ids = adapter._tokenize(texts, None, add_special_tokens=False)
-    else:
-        if adapter.family == "marian":  # MarianTokenizer reads a leading ">>xx<<" as a code (see MarianAdapter)
-            texts = [" " + t if t.lstrip().startswith(">>") else t for t in texts]
-        saved = getattr(tokenizer, "tgt_lang", None)
-        if hasattr(tokenizer, "tgt_lang"):
-            tokenizer.tgt_lang = tgt_code
-        try:
-            ids = tokenizer(text_target=texts, add_special_tokens=False, split_special_tokens=True)["input_ids"]
-        finally:
-            if saved is not None:
-                tokenizer.tgt_lang = saved
-    return [tuple(int(i) for i in row) + (eos,) for row in ids]
-
-
-def check_sources(adapter, sources: Mapping[str, Sequence[str]], directions, *, names=None,
-                  truncate: bool = False) -> None:
-    """Before any decoding: every non-empty source line must fit the model's encoder, for every target
-    language it is encoded for; the error names the file (``names[lang]``) and its line number."""
-    limit = adapter.max_source_length
-    if limit is None or truncate:
-        return
-    for s, t in directions:
-        lines = sources[s]
-        keep = [i for i, x in enumerate(lines) if x.strip()]
-        for chunk in range(0, len(keep), 4096):
-            idx = keep[chunk:chunk + 4096]
-            for i, x in zip(idx, adapter.encode([lines[i] for i in idx], s, t)):
-                if len(x) > limit:
-                    where = (names or {}).get(s, f"sources[{s!r}]")
-                    raise SourceError(f"{where}:{i + 1}: {len(x)} tokens, the model accepts {limit} "
-                                      "(shorten or drop the line, or pass --truncate)")
-
-
-def build_examples(adapter, tokenizer, src, tgt, sources, records, pivots, with_teacher, truncate=False):
-    """TrainExamples for one direction; empty source lines are skipped (returned count).
-
-    ``records[i]``: ``{"targets": [text, ...]}`` (one example per target) and, with ``with_teacher``,
-    ``{"pivots": {lang: text}}`` for the ``pivots`` whose texts feed the white-box teacher's components.
-
-    Sources were checked against the encoder's length by :func:`check_sources` (or are cut with
-    ``truncate``); a target whose re-tokenisation no longer fits the decoder's positions is cut, with a
-    warning.
-    """
-    import warnings
-
-    keep = [i for i, s in enumerate(sources) if s.strip()]
-    skipped = len(sources) - len(keep)
-    if not keep:
-        return [], skipped
-    limit = adapter.max_source_length
-    enc = adapter.encode([sources[i] for i in keep], src, tgt, max_length=limit if truncate else None)
-    prompt = tuple(adapter.decoder_prompt(tgt))
-    teacher_inputs = [[tuple(x)] for x in enc]
-    if with_teacher:
-        for p in pivots:
-            pivot_enc = adapter.encode([records[i]["pivots"][p] for i in keep], p, tgt, max_length=limit)
-            for row, x in zip(teacher_inputs, pivot_enc):
-                row.append(tuple(x))
-    out, cut = [], 0
-    max_target = adapter.max_target_positions
-    for j, i in enumerate(keep):
-        for target in _target_ids(adapter, tokenizer, records[i]["targets"], tgt, adapter.eos_token_id):
-            if max_target is not None and len(prompt) + len(target) - 1 > max_target:
-                target = target[: max_target - len(prompt)] + (adapter.eos_token_id,)
-                cut += 1
-            out.append(TrainExample(tuple(enc[j]), prompt, target,
-                                    tuple(teacher_inputs[j]) if with_teacher else ()))
-    if cut:
-        warnings.warn(f"{src}-{tgt}: {cut} target(s) longer than the decoder's {max_target} positions were cut")
-    return out, skipped
 
 
 def _load_student(model_path: Path, student_path: Optional[Path], base):
@@ -312,37 +109,6 @@ def _summary(model_path, config: DistillMTConfig, digest: str, teachers: Sequenc
     return out
 
 
-def decode_all(shard_sets: Sequence[tuple[ShardedOutputs, object]], *, quiet: bool = False,
-               poll_s: float = 2.0) -> list[list]:
-    """Decode the pending shards of every (shards, decode) pair across the ranks of this launch.
-
-    Tasks (direction, shard) are interleaved over the directions and task j belongs to rank
-    j % world_size; each rank then waits (polling the shard folders) until every shard is written,
-    and returns all records.  Single process: just decodes everything.
-    """
-    from tqdm.auto import tqdm
-
-    rank, world, _ = dist_info()
-    n = max((sh.num_shards for sh, _ in shard_sets), default=0)
-    tasks = [(d, i) for i in range(n) for d, (sh, _) in enumerate(shard_sets) if i < sh.num_shards]
-    mine = [(d, i) for j, (d, i) in enumerate(tasks) if j % world == rank and not shard_sets[d][0].is_done(i)]
-    total = sum(shard_sets[d][0].shard_range(i)[1] - shard_sets[d][0].shard_range(i)[0] for d, i in mine)
-    desc = "decode" if world == 1 else f"decode [rank {rank}/{world}]"
-    with tqdm(total=total, desc=desc, unit="line", disable=quiet or not mine, dynamic_ncols=True) as bar:
-        for d, i in mine:
-            sh, decode = shard_sets[d]
-            start, stop = sh.shard_range(i)
-            sh.write_shard(i, list(decode(sh.sources[start:stop])))
-            bar.update(stop - start)
-    waited = False
-    while any(sh.pending() for sh, _ in shard_sets):
-        if not waited and not quiet:
-            print(f"distill: rank {rank} waits for the other ranks' shards", file=sys.stderr)
-        waited = True
-        time.sleep(poll_s)
-    return [sh.load() for sh, _ in shard_sets]
-
-
 def distill_mt(model_path: str | os.PathLike, sources: Mapping[str, Sequence[str]], out_dir: str | os.PathLike,
                config: DistillMTConfig, *, student_path: Optional[str | os.PathLike] = None,
                quiet: bool = False, source_names: Optional[Mapping[str, str]] = None,
@@ -350,7 +116,7 @@ def distill_mt(model_path: str | os.PathLike, sources: Mapping[str, Sequence[str
     """Decode ``sources[src]`` for every direction with the teacher, train the student, save it.
 
     Under ``torchrun`` / ``accelerate launch`` the decoding shards are split across the ranks
-    (:func:`decode_all`) and the student is trained with DDP on the same ranks; only rank 0 writes the
+    (:func:`.shards.decode_all`) and the student is trained with DDP on the same ranks; only rank 0 writes the
     student, the summary and the logs.
 
     Args:
@@ -426,7 +192,7 @@ def distill_mt(model_path: str | os.PathLike, sources: Mapping[str, Sequence[str
             shard_cfg["teachers_sha256"] = teacher_digests
         shard_sets.append((ShardedOutputs(out_dir / "decode" / f"{s}-{t}", list(sources[s]), shard_cfg,
                                           config.shard_size),
-                           _make_decoder(models if several else base, tokenizer, config, s, t, with_teacher)))
+                           make_decoder(models if several else base, tokenizer, config, s, t, with_teacher)))
     all_records = decode_all(shard_sets, quiet=quiet)
 
     examples, skipped = [], 0

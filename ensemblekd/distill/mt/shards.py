@@ -17,6 +17,9 @@ Each output record is any JSON value (a string, a list of strings for union dist
 dict); records are stored one JSON document per line, so outputs that contain newlines cannot
 shift the alignment with the sources.
 
+:func:`decode_all` decodes several shard sets (one per direction) at once across the ranks of a launch: task j
+(interleaved over the sets) belongs to rank j % world_size, and every rank waits for the others' shards.
+
 Cost: O(N) JSON lines written once each; resuming reads the completed shards once.
 """
 from __future__ import annotations
@@ -25,12 +28,15 @@ import hashlib
 import json
 import os
 import re
+import sys
+import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from ..._runtime import atomic_write_text as _atomic_write_text
+from ..._runtime import dist_info
 
-__all__ = ["ShardConfigError", "ShardedOutputs", "decode_sharded", "sources_digest"]
+__all__ = ["ShardConfigError", "ShardedOutputs", "decode_sharded", "decode_all", "sources_digest"]
 
 FORMAT = "ensemblekd-shards/1"
 MANIFEST = "manifest.json"
@@ -246,3 +252,34 @@ def decode_sharded(sources: Sequence[str], decode: Callable[[list[str]], Sequenc
     records in source order.
     """
     return ShardedOutputs(out_dir, sources, config, shard_size).run(decode, quiet=quiet, desc=desc)
+
+
+def decode_all(shard_sets: Sequence[tuple[ShardedOutputs, object]], *, quiet: bool = False,
+               poll_s: float = 2.0) -> list[list]:
+    """Decode the pending shards of every (shards, decode) pair across the ranks of this launch.
+
+    Tasks (direction, shard) are interleaved over the directions and task j belongs to rank
+    j % world_size; each rank then waits (polling the shard folders) until every shard is written,
+    and returns all records.  Single process: just decodes everything.
+    """
+    from tqdm.auto import tqdm
+
+    rank, world, _ = dist_info()
+    n = max((sh.num_shards for sh, _ in shard_sets), default=0)
+    tasks = [(d, i) for i in range(n) for d, (sh, _) in enumerate(shard_sets) if i < sh.num_shards]
+    mine = [(d, i) for j, (d, i) in enumerate(tasks) if j % world == rank and not shard_sets[d][0].is_done(i)]
+    total = sum(shard_sets[d][0].shard_range(i)[1] - shard_sets[d][0].shard_range(i)[0] for d, i in mine)
+    desc = "decode" if world == 1 else f"decode [rank {rank}/{world}]"
+    with tqdm(total=total, desc=desc, unit="line", disable=quiet or not mine, dynamic_ncols=True) as bar:
+        for d, i in mine:
+            sh, decode = shard_sets[d]
+            start, stop = sh.shard_range(i)
+            sh.write_shard(i, list(decode(sh.sources[start:stop])))
+            bar.update(stop - start)
+    waited = False
+    while any(sh.pending() for sh, _ in shard_sets):
+        if not waited and not quiet:
+            print(f"distill: rank {rank} waits for the other ranks' shards", file=sys.stderr)
+        waited = True
+        time.sleep(poll_s)
+    return [sh.load() for sh, _ in shard_sets]

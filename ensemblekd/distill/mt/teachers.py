@@ -2,7 +2,7 @@
 
 The teachers form one ensemble (:mod:`ensemblekd.decoding.multimodel`: every model's direct and pivot paths), so
 they must share the student's tokenizer and vocabulary; that is checked from the folders' configs and tokenizers
-before any weights load.  ``config`` is a :class:`~ensemblekd.distill.mt.pipeline.DistillMTConfig`.
+before any weights load.  ``config`` is a :class:`~ensemblekd.distill.mt.config.DistillMTConfig`.
 """
 from __future__ import annotations
 
