@@ -201,7 +201,7 @@ def _adapter_difference(a, b, langs: Sequence[str], templates: Sequence) -> Opti
     """What differs between two models' language adapters for ``langs``, or None."""
     if type(a) is not type(b) or a.family != b.family:
         return f"model families {a.family} vs {b.family}"
-    for name in ("eos_token_id", "pad_token_id", "forced_eos_token_id", "decoder_start_token_id",
+    for name in ("eos_token_ids", "pad_token_id", "forced_eos_token_id", "decoder_start_token_id",
                  "max_source_length", "max_target_positions"):
         x, y = getattr(a, name, None), getattr(b, name, None)
         if x != y:

@@ -279,14 +279,18 @@ def test_models_that_differ_are_refused_before_any_work():
     other_eos = copy.deepcopy(t.model)
     other_eos.config.eos_token_id = 3
     other_eos.generation_config.eos_token_id = 3
+    more_eos = copy.deepcopy(t.model)          # the same first EOS id, one more that ends a hypothesis
+    more_eos.generation_config.eos_token_id = [2, 3]
     marian = tiny("marian")
-    calls, hooks = _no_forward(t.model, bigger, other_eos, marian.model)
+    calls, hooks = _no_forward(t.model, bigger, other_eos, more_eos, marian.model)
     try:
         with pytest.raises(ModelMismatchError, match=r"models\[1\] \(models\[1\]\) and models\[0\] \(models\[0\]\) "
                                                      r"cannot be combined: vocabulary sizes \d+ vs \d+"):
             run(t, [t.model, bigger], method="ebbs")
-        with pytest.raises(ModelMismatchError, match="eos token id 3 vs 2"):
+        with pytest.raises(ModelMismatchError, match=r"eos token ids \(3,\) vs \(2,\)"):
             run(t, [t.model, other_eos], method="ebbs", model_names=["a", "b"])
+        with pytest.raises(ModelMismatchError, match=r"eos token ids \(2, 3\) vs \(2,\)"):
+            run(t, [t.model, more_eos], method="ebbs", model_names=["a", "b"])
         with pytest.raises(ModelMismatchError, match=r"models\[1\] \(opus\) and models\[0\] \(ekd\).*tokenizer"):
             translate([t.model, marian.model], [t.tokenizer, marian.tokenizer], SOURCES, src_lang="de",
                       tgt_lang="fr", model_names=["ekd", "opus"], progress=False)

@@ -48,7 +48,7 @@ def test_teacher_output_terms_use_the_options_and_the_global_token_count(tmp_pat
     other = {"skl": {"skew_alpha": 0.05}, "gkd": {"gkd_beta": 0.7}}[cfg["loss"]]
     t2 = _trainer(student, TrainConfig(device="cpu", **{**cfg, **other}), tmp_path / "o", exs,
                   teacher=copy.deepcopy(teacher))
-    assert abs(float(t2.compute_loss(student, b).detach()) - float(want)) > 1e-4
+    assert abs(float(t2.compute_loss(student, b).detach()) - float(want.detach())) > 1e-4
     # pieces normalised by the step's (global) token count sum to the whole: exact under DDP / accumulation
     halves = sum(t.compute_loss(student, collate(part, PAD, with_teacher=True), num_items_in_batch=n)
                  for part in (exs[:2], exs[2:]))
@@ -117,7 +117,7 @@ def test_gkd_on_policy_batch_is_the_students_own_sample(tmp_path, models, monkey
     assert torch.allclose(got, want, atol=1e-6)
     off = TrainConfig(**{**cfg.__dict__, "gkd_lambda": 0.0})
     t_off = _trainer(student, off, tmp_path / "off", exs, teacher=copy.deepcopy(teacher))
-    assert abs(float(t_off.compute_loss(student, b).detach()) - float(want)) > 1e-4   # another set of prefixes
+    assert abs(float(t_off.compute_loss(student, b).detach()) - float(want.detach())) > 1e-4   # another set of prefixes
 
 
 def test_llmr_options_reach_the_policy_gradient(models):
@@ -135,7 +135,7 @@ def test_llmr_options_reach_the_policy_gradient(models):
         want = llmr_loss(*side[:2], side[3], side[2], next_value=cfg.llmr_next, reward=cfg.llmr_reward,
                          baseline=cfg.llmr_baseline, scale=cfg.llmr_scale, clip=cfg.llmr_clip)
         assert torch.allclose(got, want, atol=1e-6), name
-        values[name] = float(got)
+        values[name] = float(got.detach())
     assert values["scaled"] == pytest.approx(values["dense"] / 2, rel=1e-5)
     distinct = [values[k] for k in ("dense", "max", "sparse", "sparse-nob", "clip")]
     assert min(abs(a - c) for i, a in enumerate(distinct) for c in distinct[i + 1:]) > 1e-6, values
