@@ -1,17 +1,7 @@
 """Greedy evaluation of the zero-shot testbed model: supervised, direct zero-shot and pivot BLEU, off-target rate.
 
-Directions: supervised en<->de, en<->fr, en<->cs; zero-shot de<->fr, de<->cs, fr<->cs, both direct and pivoted
-through English (X->en output fed to en->Y). BLEU is corpus sacrebleu (13a, default settings); decoding is greedy
-(one hypothesis, no length penalty), max length 1.5 * source subwords + 10.
-
-Off-target rate: the share of outputs whose language, by py3langid (Lui & Baldwin 2012, ships its own model,
-runs offline) restricted to {en, de, fr, cs}, is not the target language. On the val references it labels 100%
-of the lines of every language correctly.
-
-Encoder input follows the model's ``ensemblekd_language_scheme`` (see DECODING_INTERFACE):
-  target_token_in_source: [<tgt tag>] + subwords + [</s>]; decoder prompt [decoder_start_token_id].
-
-The library code is :mod:`ensemblekd.testbed.evaluation`; this is its command line.
+Its command line; the library code and its documentation (directions, BLEU, off-target rate, input scheme) are
+:mod:`ensemblekd.testbed.evaluation`.
 
     python examples/zeroshot_mt/evaluate.py --model models/m30k-zeroshot --split test_2016_flickr --json out.json
 """

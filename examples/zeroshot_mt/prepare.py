@@ -1,15 +1,7 @@
 """Train the joint subword tokenizer of the zero-shot testbed.
 
-A unigram LM subword model (Kudo 2018, the sentencepiece algorithm, trained with the Hugging Face `tokenizers`
-library) on the train text of all four Multi30k languages, with the language tags ``__en__ __de__ __fr__ __cs__``
-as special tokens (one id each). The result is saved as a ``PreTrainedTokenizerFast`` folder (tokenizer.json +
-tokenizer_config.json), so ``AutoTokenizer.from_pretrained(folder)`` loads it.
-
-Special ids (fixed, matching M2M100's defaults): ``<s>`` = 0 (bos), ``<pad>`` = 1, ``</s>`` = 2 (eos and the
-decoder start token), ``<unk>`` = 3, then the language tags 4..7. ``tokenizer(text)`` returns the subwords of
-``text`` followed by ``</s>``; the language tag is added by the caller (see train.py / DECODING_INTERFACE).
-
-The library code is :mod:`ensemblekd.testbed.tokenizer`; this is its command line.
+Its command line; the library code and its documentation (algorithm, special ids) are
+:mod:`ensemblekd.testbed.tokenizer`.
 
     python examples/zeroshot_mt/prepare.py --data ../shared/data/multi30k --out runs/zeroshot/tokenizer
 """

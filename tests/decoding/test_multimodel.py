@@ -14,7 +14,7 @@ from ensemblekd.decoding.api import TranslateError, translate
 from ensemblekd.decoding.multimodel import ModelMismatchError, MultiScorer, ensemble_scorer, split_rows
 
 from .oracles import random_rows, reference_search, single_thread, tiny_m2m100  # noqa: F401  (fixture)
-from .tiny_models import tiny
+from .tiny_models import perturbed, tiny
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -22,14 +22,6 @@ SOURCES = ["Ein Hund läuft im Park.", "", "Zwei Kinder sitzen auf einer Bank.",
 T, Z = 8, 3
 
 
-def perturbed(model, seed: int, scale: float = 0.5):
-    """Another model of the same architecture and vocabulary (a copy with noise on every weight)."""
-    other = copy.deepcopy(model)
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in other.parameters():
-            p.add_(torch.randn(p.shape, generator=g) * scale * p.std().clamp(min=1e-3))
-    return other.eval()
 
 
 def run(t, models, sources=SOURCES, **kw):

@@ -376,3 +376,17 @@ def tiny(family: str) -> Tiny:
     t = _BUILDERS[family]()
     _eos_hook(t.model, *_EOS_SHAPE.get(family, (2.0, 2.5)))
     return t
+
+
+def perturbed(model, seed: int, scale: float = 0.5):
+    """Another model of the same architecture and vocabulary (a copy with noise on every weight)."""
+    import copy
+
+    import torch
+
+    other = copy.deepcopy(model)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in other.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * scale * p.std().clamp(min=1e-3))
+    return other.eval()

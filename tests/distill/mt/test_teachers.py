@@ -1,6 +1,5 @@
 """`ensemblekd distill mt --teacher-model A --teacher-model B` (issue 13 §1): an ensemble of several teacher
 models, the student initialised from a chosen one, and the refusals before any decoding."""
-import copy
 import json
 
 import pytest
@@ -13,13 +12,6 @@ from ensemblekd.cli import main  # noqa: E402
 from .test_pipeline import SOURCES, TM  # noqa: E402
 
 
-def _perturbed(model, seed, scale=1.0):
-    other = copy.deepcopy(model)
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in other.parameters():
-            p.add_(torch.randn(p.shape, generator=g) * scale * p.std().clamp(min=1e-3))
-    return other.eval()
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +19,7 @@ def teachers(tmp_path_factory, sources_path):
     t = TM.tiny("ekd_src")
     a = t.save(tmp_path_factory.mktemp("teacher_a"))
     b = tmp_path_factory.mktemp("teacher_b")
-    _perturbed(t.model, 7).save_pretrained(b)
+    TM.perturbed(t.model, 7, scale=1.0).save_pretrained(b)
     t.tokenizer.save_pretrained(b)
     return a, b
 
