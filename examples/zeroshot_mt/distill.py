@@ -79,7 +79,7 @@ def parse_args(argv=None):
     ap.add_argument("--kd-top-p", type=float, default=1.0, help="student samples: nucleus mass")
     ap.add_argument("--skew-alpha", type=float, default=0.1, help="skl/srkl students: the skew")
     ap.add_argument("--gkd-beta", type=float, default=0.5, help="gkd students: generalized JSD beta")
-    ap.add_argument("--llmr-next", default="softmax", choices=("softmax", "max"))
+    ap.add_argument("--llmr-next", default="softmax", choices=("softmax", "max", "current"))
     ap.add_argument("--llmr-reward", default="dense", choices=("dense", "sparse"))
     ap.add_argument("--llmr-scale", type=float, default=1.0)
     ap.add_argument("--llmr-clip", type=float, default=None)

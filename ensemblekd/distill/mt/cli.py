@@ -94,8 +94,10 @@ def register_mt(distill_sub) -> None:
                    help="gkd: probability that a batch is sampled from the student (else: the teacher's outputs)")
     t.add_argument("--gkd-beta", type=float, default=0.5,
                    help="gkd: generalized JSD beta (0: KL(teacher||student), 1: KL(student||teacher))")
-    t.add_argument("--llmr-next", default="softmax", choices=("softmax", "max"),
-                   help="llmr: next-state value, the teacher-policy expectation or the max of the teacher's scores")
+    t.add_argument("--llmr-next", default="softmax", choices=("softmax", "max", "current"),
+                   help="llmr: next-state value: the expectation under the next state's teacher policy (softmax), "
+                        "the max of the teacher's scores (max), or the next scores under the current state's "
+                        "policy (current: the official LMReward code's softmax variant)")
     t.add_argument("--llmr-reward", default="dense", choices=("dense", "sparse"),
                    help="llmr: return-to-go per step (dense) or the whole return at every step (sparse)")
     t.add_argument("--llmr-no-baseline", action="store_true", help="llmr: no baseline (default: the teacher's value)")

@@ -7,7 +7,17 @@ The teacher's next-token scores are read as a q-function, ``q(s, a) = f(s, a)`` 
 
 with ``V(s) = max_a f(s, a)`` (``next_value="max"``) or the teacher-policy expectation ``V(s) =
 sum_a softmax(f(s))_a f(s, a)`` (``next_value="softmax"``), and ``V = 0`` after the last step (EOS, or the
-sampling length limit).  ``f`` is centred per state (its mean over the vocabulary is subtracted): a
+sampling length limit).  ``next_value="current"`` is the official code's softmax variant: the next state's
+scores weighted by the CURRENT state's teacher policy, ``V_t = sum_a softmax(f(s_t))_a f(s_{t+1}, a)``; along
+a confident path this is about ``f(s_{t+1}, a_t)``, so repeating a token the teacher would not repeat is
+rewarded and a repetition it would continue is not.
+
+What the return favours (tested by enumeration in ``tests/distill/mt/test_llmr.py``): with ``max``, ``sum_t r_t
+= f(s_0, a_0) + sum_{t>=1} (f(s_t, a_t) - max_a f(s_t, a))``, so the teacher's greedy output is optimal whatever
+its length, but every step of a stochastic sample is penalised and stopping at once can beat a typical sample
+(on the Multi30k testbed students sampled at temperature 1 or top-p 0.5 collapsed to empty outputs); with
+``softmax`` each greedy step through an uncertain state earns ``max f - E f > 0``, so long outputs can beat the
+teacher's own (an unclipped student collapsed to repeating one token up to the length limit).  ``f`` is centred per state (its mean over the vocabulary is subtracted): a
 per-state constant does not change the policy the q-function describes (Theorem 3 of the paper), and
 centring removes it from the reward altogether.  Without centring, ``f + c_s`` gives ``r + c_{s_t} -
 c_{s_{t+1}}`` (``+ c_{s_t}`` at the last step), so every return-to-go moves by the state constant
@@ -31,8 +41,8 @@ constant, so after centring it equals the official code's centred logits; for K 
 log-probability of the distribution the word-level losses distil (rather than, say, averaged logits).
 
 Compared with the official implementation (MANGA-UOFA/LMReward, ``reinforce.py``), this one samples
-on-policy (no importance weights of a lagged actor), takes the softmax next value with the NEXT state's
-policy (the official line weights the next state's logits with the current state's softmax), treats the
+on-policy (no importance weights of a lagged actor), offers the softmax next value with the next state's
+policy (``softmax``) besides the official weighting (``current``), treats the
 sampling length limit as terminal (the official actor keeps only finished samples), and has no entropy term.
 Samples drawn at a temperature or top-p other than 1 (``kd_temperature``, ``kd_top_p``) are not the student's
 own distribution, and no importance weight corrects for that.  Shapes: ``(B, T, V)`` teacher scores at the
@@ -46,7 +56,7 @@ import torch
 
 __all__ = ["NEXT_VALUES", "REWARDS", "induced_reward", "advantages", "reinforce_loss", "llmr_loss"]
 
-NEXT_VALUES = ("softmax", "max")
+NEXT_VALUES = ("softmax", "max", "current")
 REWARDS = ("dense", "sparse")
 
 
@@ -79,8 +89,12 @@ def induced_reward(teacher_scores: torch.Tensor, tokens: torch.Tensor, mask: tor
         f = f - f.mean(dim=-1, keepdim=True)
     m = mask.to(f.dtype)
     chosen = f.gather(-1, tokens.long()[..., None]).squeeze(-1)
-    value = _state_values(f, next_value)
-    nxt = torch.cat([value[:, 1:] * m[:, 1:], value.new_zeros(value.shape[0], 1)], dim=1)
+    if next_value == "current":   # sum_a softmax(f(s_t))_a f(s_{t+1}, a): the next scores, this state's policy
+        value = (torch.softmax(f[:, :-1], dim=-1) * f[:, 1:]).sum(-1)
+        nxt = torch.cat([value * m[:, 1:], value.new_zeros(value.shape[0], 1)], dim=1)
+    else:
+        value = _state_values(f, next_value)
+        nxt = torch.cat([value[:, 1:] * m[:, 1:], value.new_zeros(value.shape[0], 1)], dim=1)
     reward = (chosen - nxt) * m
     baseline = _state_values(f, "softmax") * m
     return reward, baseline

@@ -50,11 +50,30 @@ def test_reward_on_a_hand_made_example_equals_the_formula(how, center):
     assert clipped == pytest.approx([max(-0.5, min(0.5, x)) for x in g], abs=1e-12)
 
 
+def test_current_next_value_weights_the_next_scores_with_this_states_policy():
+    # the official LMReward code's softmax variant: V_t = sum_a softmax(f(s_t))_a f(s_{t+1}, a)
+    f = [_centred(r) for r in F[0]]
+
+    def weighted(now, nxt):
+        z = sum(math.exp(x) for x in now)
+        return sum(math.exp(x) / z * y for x, y in zip(now, nxt))
+
+    r, b = induced_reward(torch.tensor(F, dtype=torch.float64), torch.tensor([[0, 2, EOS]]),
+                          torch.ones(1, 3, dtype=torch.bool), next_value="current")
+    want = [f[0][0] - weighted(f[0], f[1]), f[1][2] - weighted(f[1], f[2]), f[2][EOS]]
+    assert r[0].tolist() == pytest.approx(want, abs=1e-12)
+    assert b[0].tolist() == pytest.approx([_softmax_value(x) for x in f], abs=1e-12)
+    # differs from the next state's own expectation (not vacuous)
+    soft, _ = induced_reward(torch.tensor(F, dtype=torch.float64), torch.tensor([[0, 2, EOS]]),
+                             torch.ones(1, 3, dtype=torch.bool), next_value="softmax")
+    assert abs(float(soft[0, 0] - r[0, 0])) > 1e-3
+
+
 def test_state_constant_shifts_reward_by_c_s_minus_c_next_and_centring_removes_it():
     f = torch.tensor(F, dtype=torch.float64)
     c = torch.tensor([[5.0, -2.0, 0.7]], dtype=torch.float64)
     tokens, mask = torch.tensor([[0, 2, 1]]), torch.ones(1, 3, dtype=torch.bool)   # truncated: no EOS
-    for how in ("softmax", "max"):
+    for how in ("softmax", "max", "current"):
         r, b = induced_reward(f, tokens, mask, next_value=how, center=False)
         r2, b2 = induced_reward(f + c[..., None], tokens, mask, next_value=how, center=False)
         shift = [c[0, 0] - c[0, 1], c[0, 1] - c[0, 2], c[0, 2]]          # the last step is terminal
@@ -123,7 +142,7 @@ def _expected(f_table, student, **kw):
 
 @pytest.mark.parametrize("reward", ["dense", "sparse"])
 @pytest.mark.parametrize("baseline", [True, False])
-@pytest.mark.parametrize("how", ["softmax", "max"])
+@pytest.mark.parametrize("how", ["softmax", "max", "current"])
 def test_state_constant_leaves_the_expected_update_unchanged(reward, baseline, how):
     f, student = _table(1), _table(2, 0.5)
     consts = {p: float(torch.randn(1, generator=torch.Generator().manual_seed(len(p) * 7 + sum(p))))
@@ -212,9 +231,62 @@ def test_centring_makes_logits_and_log_probs_the_same_teacher():
     logits = 3 * torch.randn(2, 5, 7, dtype=torch.float64)
     tokens = torch.randint(0, 7, (2, 5))
     mask = torch.tensor([[1, 1, 1, 1, 1], [0, 1, 1, 1, 0]], dtype=torch.bool)
-    for how in ("softmax", "max"):
+    for how in ("softmax", "max", "current"):
         a = induced_reward(logits, tokens, mask, next_value=how)
         b = induced_reward(torch.log_softmax(logits, -1), tokens, mask, next_value=how)
         assert torch.allclose(a[0], b[0], atol=1e-10) and torch.allclose(a[1], b[1], atol=1e-10)
         c = induced_reward(torch.log_softmax(logits, -1), tokens, mask, next_value=how, center=False)
         assert not torch.allclose(a[0], c[0], atol=1e-3)       # not vacuous: uncentred log-probs differ
+
+
+def _all_sequences(vocab, eos, limit):
+    """Every output of at most ``limit`` tokens: ended by EOS, or truncated at the limit."""
+    out = []
+    for n in range(1, limit + 1):
+        for s in itertools.product(range(vocab), repeat=n):
+            if eos not in s[:-1] and (s[-1] == eos or n == limit):
+                out.append(s)
+    return out
+
+
+def _returns(teacher, how, vocab=4, eos=3, limit=4):
+    """The whole return ``sum_t r_t`` of every sequence; ``teacher(prefix)`` gives f at that state."""
+    got = {}
+    for s in _all_sequences(vocab, eos, limit):
+        scores = torch.stack([teacher(s[:t]) for t in range(limit)])[None]
+        tokens = torch.tensor([list(s) + [0] * (limit - len(s))])
+        mask = torch.tensor([[t < len(s) for t in range(limit)]])
+        r, _ = induced_reward(scores, tokens, mask, next_value=how)
+        got[s] = r.sum().item()
+    return got
+
+
+def _greedy(teacher, eos=3, limit=4):
+    s = ()
+    while len(s) < limit and (not s or s[-1] != eos):
+        s += (int(torch.argmax(teacher(s))),)
+    return s
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_with_the_max_next_value_the_teachers_greedy_output_earns_the_highest_return(seed):
+    # sum_t r_t = f(s_0, a_0) + sum_{t>=1} (f(s_t, a_t) - max_a f(s_t, a)) <= max_a f(s_0, a): the teacher's
+    # greedy output is optimal whatever its length (brute force over every output of a random tabular teacher)
+    g, table = torch.Generator().manual_seed(seed), {}
+    teacher = lambda prefix: table.setdefault(prefix, 2 * torch.randn(4, generator=g, dtype=torch.float64))  # noqa: E731
+    got = _returns(teacher, "max")
+    assert max(got.values()) == pytest.approx(got[_greedy(teacher)], abs=1e-12)
+
+
+def test_with_the_softmax_next_value_a_never_ending_output_can_beat_the_teachers_choice():
+    # the softmax next value V(s) = E_p f(s) is below max f(s), so every greedy step through an uncertain state
+    # earns max f - E_p f > 0: the return favours long outputs through uncertain states over the teacher's own
+    # choice (here: stopping at once); on the testbed an unclipped softmax student collapsed to repeating one
+    # token up to the length limit
+    def teacher(prefix):
+        return torch.tensor([1.0, 0.0, 0.0, 1.5] if prefix == () else [1.0, 0.8, 0.6, 0.0], dtype=torch.float64)
+
+    assert _greedy(teacher) == (3,)
+    soft, hard = _returns(teacher, "softmax"), _returns(teacher, "max")
+    assert max(soft, key=soft.get) == (0, 0, 0, 0)
+    assert max(hard, key=hard.get) == (3,)
