@@ -16,12 +16,16 @@ What the return favours (tested by enumeration in ``tests/distill/mt/test_llmr.p
 = f(s_0, a_0) + sum_{t>=1} (f(s_t, a_t) - max_a f(s_t, a))``, so the teacher's greedy output is optimal whatever
 its length, but every step of a stochastic sample is penalised and stopping at once can beat a typical sample
 (on the Multi30k testbed students sampled at temperature 1 or top-p 0.5 collapsed to empty outputs); with
-``softmax`` each greedy step through an uncertain state earns ``max f - E f > 0``, so long outputs can beat the
-teacher's own (an unclipped student collapsed to repeating one token up to the length limit).  ``f`` is centred per state (its mean over the vocabulary is subtracted): a
-per-state constant does not change the policy the q-function describes (Theorem 3 of the paper), and
-centring removes it from the reward altogether.  Without centring, ``f + c_s`` gives ``r + c_{s_t} -
-c_{s_{t+1}}`` (``+ c_{s_t}`` at the last step), so every return-to-go moves by the state constant
-``c_{s_t}``: the policy-gradient update is unchanged in expectation, and exactly with the baseline.
+``softmax``, since ``E_p f(s) = logsumexp f(s) - H(p(s))``, ``sum_t r_t = logsumexp f(s_0) + log p(y) +
+sum_{t>=1} H(p(s_t))``: the teacher's log-likelihood of the output plus the teacher's entropy at every later
+state, so each further step through an uncertain state adds its entropy and long outputs can beat the
+teacher's own (an unclipped student collapsed to repeating one token up to the length limit).
+
+``f`` is centred per state (its mean over the vocabulary is subtracted): a per-state constant does not change
+the policy the q-function describes (Theorem 3 of the paper), and centring removes it from the reward
+altogether. Without centring, ``f + c_s`` gives ``r + c_{s_t} - c_{s_{t+1}}`` (``+ c_{s_t}`` at the last
+step), so every return-to-go moves by the state constant ``c_{s_t}``: the policy-gradient update is unchanged
+in expectation, and exactly with the baseline.
 
 The student is trained by REINFORCE on its own samples ``y ~ q``:
 

@@ -290,3 +290,21 @@ def test_with_the_softmax_next_value_a_never_ending_output_can_beat_the_teachers
     soft, hard = _returns(teacher, "softmax"), _returns(teacher, "max")
     assert max(soft, key=soft.get) == (0, 0, 0, 0)
     assert max(hard, key=hard.get) == (3,)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_softmax_return_is_the_teachers_log_likelihood_plus_its_entropy_at_every_later_state(seed):
+    # E_p f(s) = logsumexp f(s) - H(p(s)), so the softmax return telescopes to
+    #   sum_t r_t = logsumexp f(s_0) + log p(y) + sum_{t>=1} H(p(s_t)):
+    # the teacher's sequence log-likelihood plus the teacher's entropy at each visited state after the first,
+    # i.e. every further step through an uncertain state adds its entropy (the length incentive); checked on
+    # every output of a random tabular teacher
+    g, table = torch.Generator().manual_seed(seed), {}
+    teacher = lambda prefix: table.setdefault(prefix, 2 * torch.randn(4, generator=g, dtype=torch.float64))  # noqa: E731
+    got = _returns(teacher, "softmax")
+    for s, value in got.items():
+        f = [teacher(s[:t]) - teacher(s[:t]).mean() for t in range(len(s))]
+        logp = [torch.log_softmax(x, -1) for x in f]
+        expected = torch.logsumexp(f[0], -1) + sum(lp[a] for lp, a in zip(logp, s))
+        expected = expected - sum((lp.exp() * lp).sum() for lp in logp[1:])
+        assert value == pytest.approx(float(expected), abs=1e-10)
