@@ -20,6 +20,7 @@ row with no finite logit gives all ``-inf`` (the search then ends that hypothesi
 """
 from __future__ import annotations
 
+import abc
 import warnings
 from typing import Optional, Protocol, Sequence, runtime_checkable
 
@@ -117,7 +118,7 @@ def _model_device(model) -> torch.device:
         return torch.device("cpu")
 
 
-class _BaseScorer:
+class _BaseScorer(abc.ABC):
     """Shared bookkeeping: shapes, allowed tokens, the beam row index."""
 
     def __init__(self, model, num_rows: int, num_components: int, allowed_tokens, owner: str):
@@ -162,9 +163,9 @@ class _BaseScorer:
         self.num_sentences = len(kept)
         return (kept[:, None] * KZ + torch.arange(KZ, device=self.device)).reshape(-1)
 
+    @abc.abstractmethod
     def _context_rows(self) -> list[list[int]]:
-        """Per sentence, the tokens the continuation follows (subclasses)."""
-        raise NotImplementedError
+        """Per sentence, the tokens the continuation follows (each model family defines it)."""
 
     def context(self, n: int) -> torch.Tensor:
         """``LongTensor[B, n]``: the last ``n`` tokens before each sentence's continuation (its first
