@@ -204,7 +204,9 @@ def decode(args, model, tok, system: str, test: str, d: str, method: str, pivots
     meta = out.with_suffix(".json")
     srcs = read_lines(args.data / f"{test}.{s}", lines)
     if out.is_file() and meta.is_file():
-        return {"hyps": read_lines(out), **json.loads(meta.read_text())}
+        hyps = read_lines(out)
+        if len(hyps) == len(srcs):  # a cache of another --eval-lines is decoded again
+            return {"hyps": hyps, **json.loads(meta.read_text())}
     third = next((x for x in ("de", "fr", "cs") if x not in (s, t)), None)
     piv = [third if p == "third" else p for p in pivots]
     t0, c0 = time.perf_counter(), time.process_time()

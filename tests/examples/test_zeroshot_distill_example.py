@@ -121,3 +121,8 @@ def test_second_round_teachers_and_student_ebbs(mods, data, tmp_path):
     assert set(results) == {"base-ebbs2", "student-ebbs2", "ebbs2+student-ebbs2"}
     hyps = (out / "eval" / "ebbs2+student-ebbs2.test_2016_flickr.de-fr.txt").read_text().splitlines()
     assert len(hyps) == 3 and all(hyps)
+    # a cached evaluation of another length is decoded again (it once failed: 3 outputs for 2 references)
+    distill.main(common + ["--students", "ebbs2", "--eval-lines", "2"])
+    results = json.loads((out / "results.json").read_text())
+    assert {results[s]["test_2016_flickr"]["de-fr"]["lines"] for s in ("base-ebbs2", "student-ebbs2")} == {2}
+    assert len((out / "eval" / "base-ebbs2.test_2016_flickr.de-fr.txt").read_text().splitlines()) == 2
