@@ -186,7 +186,7 @@ def _run_mt(args) -> int:
     from ..._runtime import resolve_device, set_threads
     from .config import DistillMTConfig, parse_direction
     from .pipeline import distill_mt
-    from .trainer import TrainConfig
+    from .config import TrainConfig
 
     teachers = args.teacher_model
     if teachers and args.model:

@@ -46,125 +46,21 @@ import os
 import random
 import shutil
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Optional, Sequence
+from typing import Optional, Sequence
 
+from .config import LOSSES, PRECISIONS, TrainConfig
 from .data import KDDataset, TokenBucketSampler, TrainExample, collate
 
 __all__ = ["TrainConfig", "TrainResult", "ArchitectureMismatchError", "train_student", "LOSSES", "PRECISIONS",
            "last_checkpoint"]
 
-LOSSES = ("seqkd", "kl", "rkl", "js", "tvd", "skl", "srkl", "gkd", "llmr")
-PRECISIONS = ("fp32", "bf16", "fp16")
-_SAMPLED = ("rkl", "js", "tvd", "srkl", "gkd", "llmr")
-_LOSS_OPTIONS = {"kd_temperature": _SAMPLED, "kd_top_p": _SAMPLED, "skew_alpha": ("skl", "srkl"),
-                 "gkd_lambda": ("gkd",), "gkd_beta": ("gkd",), "llmr_next": ("llmr",), "llmr_reward": ("llmr",),
-                 "llmr_baseline": ("llmr",), "llmr_scale": ("llmr",), "llmr_clip": ("llmr",)}
 META = "ensemblekd_train.json"
 
 
 class ArchitectureMismatchError(ValueError):
     """A checkpoint or student model of another architecture than the one being trained."""
-
-
-@dataclass
-class TrainConfig:
-    """Student training settings (validated on construction).
-
-    ``max_steps`` (if set) overrides ``epochs``; ``warmup_steps`` of linear warm-up then linear decay to 0;
-    ``max_tokens``: padded tokens per batch PER PROCESS (the global batch is ``max_tokens * world_size``,
-    times ``grad_accum`` per update); ``save_every`` steps between checkpoints; ``device``: ``auto``,
-    ``cpu``, ``cuda`` (each process its ``LOCAL_RANK`` GPU), ``mps``; ``precision``: fp32, bf16, fp16;
-    ``report_to``: the engine's integrations (``none``, ``tensorboard``, ``wandb``, ...);
-    ``trainer_args``: any further ``Seq2SeqTrainingArguments`` fields, e.g. ``{"fsdp": "full_shard
-    auto_wrap"}`` or ``{"deepspeed": "ds.json"}`` (passed through, not tested here).
-    """
-
-    epochs: int = 1
-    max_steps: Optional[int] = None
-    lr: float = 3e-4
-    warmup_steps: int = 0
-    weight_decay: float = 0.0
-    max_tokens: int = 4096
-    grad_accum: int = 1
-    grad_clip: float = 1.0
-    label_smoothing: float = 0.0
-    loss: str = "seqkd"
-    kd_max_new_tokens: int = 64
-    kd_temperature: float = 1.0
-    kd_top_p: float = 1.0
-    skew_alpha: float = 0.1
-    gkd_lambda: float = 0.5
-    gkd_beta: float = 0.5
-    llmr_next: str = "softmax"
-    llmr_reward: str = "dense"
-    llmr_baseline: bool = True
-    llmr_scale: float = 1.0
-    llmr_clip: Optional[float] = None
-    seed: int = 0
-    save_every: int = 200
-    logging_steps: int = 50
-    device: str = "auto"
-    precision: str = "fp32"
-    report_to: Sequence[str] = ("none",)
-    keep_state: bool = False
-    trainer_args: Mapping[str, object] = field(default_factory=dict)
-
-    def __post_init__(self):
-        if self.loss not in LOSSES:
-            raise ValueError(f"--loss {self.loss!r}: expected one of {', '.join(LOSSES)}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision {self.precision!r}: expected one of {', '.join(PRECISIONS)}")
-        ints = {"epochs": 1, "max_tokens": 1, "grad_accum": 1, "save_every": 1, "logging_steps": 1,
-                "kd_max_new_tokens": 1, "warmup_steps": 0, "seed": 0}
-        for name, low in ints.items():
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < low:
-                raise ValueError(f"--{name.replace('_', '-')} {v!r}: expected an integer >= {low}")
-        if self.max_steps is not None and (not isinstance(self.max_steps, int) or self.max_steps < 1):
-            raise ValueError(f"--max-steps {self.max_steps!r}: expected an integer >= 1")
-        for name in ("weight_decay", "label_smoothing", "grad_clip"):
-            if not (isinstance(getattr(self, name), (int, float)) and getattr(self, name) >= 0):
-                raise ValueError(f"--{name.replace('_', '-')} {getattr(self, name)!r}: expected a number >= 0")
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"--lr {self.lr!r}: expected a number > 0")
-        if self.label_smoothing >= 1:
-            raise ValueError(f"--label-smoothing {self.label_smoothing}: expected < 1")
-        for name in ("skew_alpha", "gkd_lambda", "gkd_beta", "kd_top_p"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1 or (name == "kd_top_p"
-                                                                                          and v == 0):
-                raise ValueError(f"--{name.replace('_', '-')} {v!r}: expected a number in "
-                                 + ("(0, 1]" if name == "kd_top_p" else "[0, 1]"))
-        for name in ("kd_temperature", "llmr_scale"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v > 0):
-                raise ValueError(f"--{name.replace('_', '-')} {v!r}: expected a number > 0")
-        if self.llmr_clip is not None and not (isinstance(self.llmr_clip, (int, float)) and self.llmr_clip > 0):
-            raise ValueError(f"--llmr-clip {self.llmr_clip!r}: expected a number > 0")
-        from .llmr import NEXT_VALUES, REWARDS
-
-        if self.llmr_next not in NEXT_VALUES:
-            raise ValueError(f"--llmr-next {self.llmr_next!r}: expected one of {', '.join(NEXT_VALUES)}")
-        if self.llmr_reward not in REWARDS:
-            raise ValueError(f"--llmr-reward {self.llmr_reward!r}: expected one of {', '.join(REWARDS)}")
-        if isinstance(self.report_to, str):
-            self.report_to = [self.report_to]
-        self.report_to = list(self.report_to)
-        self.trainer_args = dict(self.trainer_args)
-
-    def fingerprint(self) -> dict:
-        """What a resumed run must share with the stored one (device, precision, logging, checkpoint
-        frequency and state keeping may change between runs)."""
-        d = asdict(self)
-        for key in ("device", "save_every", "logging_steps", "report_to", "keep_state", "trainer_args",
-                    "precision"):
-            d.pop(key)
-        for key, losses in _LOSS_OPTIONS.items():   # an option the loss does not read does not matter
-            if self.loss not in losses:
-                d.pop(key)
-        return d
 
 
 @dataclass
