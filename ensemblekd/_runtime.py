@@ -1,5 +1,5 @@
 """The chores, written once: atomic writes, device resolution, quieting Hugging Face's progress bars,
-the process's place in a torchrun / accelerate launch, torch threads.
+the process's place in a torchrun / accelerate launch, torch threads, the Auto class of a model folder.
 
 Nothing here imports torch or transformers at module import time.
 """
@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 __all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_write_with", "atomic_path", "is_temporary", "resolve_device", "quiet_hf_progress",
-           "dist_info", "DistInfo", "set_threads", "DeviceError", "check_output_file", "check_input_file", "write_output"]
+           "dist_info", "DistInfo", "set_threads", "DeviceError", "check_output_file", "check_input_file", "write_output",
+           "auto_model_class"]
 
 
 class DeviceError(ValueError):
@@ -131,6 +132,15 @@ def resolve_device(device: Optional[str] = "auto") -> str:
             raise DeviceError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) visible")
         return device
     raise DeviceError(f"--device {device!r}: expected auto, cpu, cuda, cuda:N or mps")
+
+
+# ------------------------------------------------------------------------------------------ model classes
+def auto_model_class(config):
+    """``AutoModelForSeq2SeqLM`` for an encoder-decoder ``config`` (a ``PretrainedConfig``), else
+    ``AutoModelForCausalLM`` (decoder-only LMs)."""
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
+    return AutoModelForSeq2SeqLM if getattr(config, "is_encoder_decoder", False) else AutoModelForCausalLM
 
 
 # ------------------------------------------------------------------------------------- Hugging Face bars

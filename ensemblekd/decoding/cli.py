@@ -132,13 +132,15 @@ def load(model_path: str, tokenizer_path=None, device=None, quiet: bool = False)
 
     if device is not None:
         resolve_device(device)
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+    from transformers import AutoConfig, AutoTokenizer
+
+    from .._runtime import auto_model_class
 
     try:
         config = AutoConfig.from_pretrained(path)
     except (ValueError, KeyError, OSError) as exc:
         raise ValueError(f"--model {model_path}: config.json cannot be read by transformers ({_first_line(exc)})") from None
-    auto = AutoModelForSeq2SeqLM if getattr(config, "is_encoder_decoder", False) else AutoModelForCausalLM
+    auto = auto_model_class(config)
     tok_path = tokenizer_path or path
     with quiet_hf_progress(quiet):
         try:

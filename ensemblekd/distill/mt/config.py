@@ -167,9 +167,13 @@ class DistillMTConfig:
         if isinstance(self.num_teachers, bool) or not isinstance(self.num_teachers, int) or self.num_teachers < 1:
             raise ValueError(f"num_teachers={self.num_teachers!r}: expected an int >= 1")
         check_teachers(self, self.num_teachers)
+        prompts = self.translate_options.get("prompts") or ()
+        if isinstance(prompts, str) or not all(isinstance(p, str) for p in prompts):
+            raise ValueError(f"prompts={prompts!r}: expected a list of prompt templates")
         for s, t in self.directions:
-            needs = (self.num_teachers == 1 and self.method in ("ebbs", "average", "vote", "mbr", "pivot", "union")) \
-                or self.train.loss != "seqkd"
+            needs = (self.num_teachers == 1 and len(prompts) < 2 and self.method in
+                     ("ebbs", "average", "vote", "mbr", "union")) or self.method == "pivot" \
+                or (self.train.loss != "seqkd" and len(prompts) < 2)
             if needs and not self.pivots_for(s, t):
                 raise ValueError(f"method={self.method!r} (loss={self.train.loss!r}) needs at least one pivot "
                                  f"language for {s}-{t}; got pivots={self.pivots}")

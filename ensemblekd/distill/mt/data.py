@@ -6,6 +6,13 @@ Each :class:`TrainExample` is already tokenised by the language adapter: ``input
 cover exactly the ``target`` tokens, so the student learns what it will be asked at decoding time (a
 forced language token is never a label).  Several directions can be mixed in one list.
 
+Decoder-only students (an empty ``prompt``): ``input_ids`` is the prompt (the filled template the LM reads)
+and ``target`` the continuation (the translation up to and including the token that ends it).  A batch is
+laid out as the LM decodes: prompts LEFT-padded to a common width P (``input_ids``, ``attention_mask``),
+continuations right-padded (``targets``, ``labels``), so continuation token j of every row sits at column
+P + j of ``[prompt | continuation]``; :func:`.causal.continuation_logits` gives the positions explicit ids,
+so the padding changes nothing (tested against each row alone).  The prompt is never a label.
+
 Batches (:class:`TokenBucketSampler`, a batch sampler for the training engine's DataLoader): examples
 are grouped by prompt length, sorted by length (ties broken by a seeded shuffle) and packed greedily into
 *global* batches of at most ``max_tokens * world_size`` padded tokens; each epoch visits the global
@@ -25,13 +32,15 @@ import random
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
-__all__ = ["TrainExample", "make_batches", "TokenBucketSampler", "KDDataset", "collate", "pad"]
+__all__ = ["TrainExample", "make_batches", "TokenBucketSampler", "KDDataset", "collate", "pad", "left_pad"]
 
 
 @dataclass(frozen=True)
 class TrainExample:
     """One tokenised training pair.  ``teacher_inputs``: encoder inputs of the K teacher components
-    (needed by the word-level losses only; e.g. the source and its pivot texts)."""
+    (needed by the word-level losses only; e.g. the source and its pivot texts); for a decoder-only model
+    (``prompt == ()``) ``input_ids`` and the ``teacher_inputs`` are prompts (e.g. the source's template and
+    the pivot texts' templates) and ``target`` is the continuation."""
 
     input_ids: tuple[int, ...]
     prompt: tuple[int, ...]
@@ -41,40 +50,61 @@ class TrainExample:
     def __post_init__(self):
         if not self.input_ids:
             raise ValueError("TrainExample.input_ids is empty")
-        if not self.prompt:
-            raise ValueError("TrainExample.prompt is empty (needs at least the decoder start token)")
         if not self.target:
             raise ValueError("TrainExample.target is empty (needs at least EOS)")
 
 
+    @property
+    def decoder_only(self) -> bool:
+        """An example of a decoder-only student (no decoder prompt: ``input_ids`` is the LM's prompt)."""
+        return not self.prompt
+
+
+def _width(examples: Sequence[TrainExample], idx: Sequence[int]) -> int:
+    """Padded columns of a batch: encoder-decoder max(encoder, decoder length); decoder-only the left-padded
+    prompts plus the right-padded continuations (minus the last token, which is never an input)."""
+    if examples[idx[0]].decoder_only:
+        return max(len(examples[i].input_ids) for i in idx) + max(len(examples[i].target) for i in idx) - 1
+    return max(max(len(examples[i].input_ids), len(examples[i].prompt) + len(examples[i].target) - 1)
+               for i in idx)
+
+
 def _length(ex: TrainExample) -> int:
-    return max(len(ex.input_ids), len(ex.prompt) + len(ex.target) - 1)
+    return max(len(ex.input_ids), len(ex.prompt) + len(ex.target) - 1) if ex.prompt else \
+        len(ex.input_ids) + len(ex.target) - 1
 
 
 def make_batches(examples: Sequence[TrainExample], max_tokens: int, seed: int = 0) -> list[list[int]]:
     """Token-bucketed batches of example indices.
 
     Examples are grouped by prompt length (so a batch shares its prompt shape), sorted by length (ties
-    broken by a seeded shuffle) and packed greedily so that ``len(batch) * max length in batch <=
-    max_tokens`` (a single longer example forms its own batch).  Deterministic in ``seed``.  O(N log N).
+    broken by a seeded shuffle) and packed greedily so that ``len(batch) * padded width <= max_tokens``
+    (:func:`_width`; a single longer example forms its own batch).  Deterministic in ``seed``.  O(N log N).
+    Encoder-decoder and decoder-only examples are not mixed (an error).
     """
     if max_tokens < 1:
         raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
+    if len({ex.decoder_only for ex in examples}) > 1:
+        raise ValueError("training examples mix encoder-decoder (with a decoder prompt) and decoder-only ones")
     rng = random.Random(seed)
     order = list(range(len(examples)))
     rng.shuffle(order)
     order.sort(key=lambda i: (len(examples[i].prompt), _length(examples[i])))
     batches: list[list[int]] = []
     cur: list[int] = []
-    cur_max = 0
+    a = b = 0   # running maxima: (encoder, decoder) lengths, or decoder-only (prompt, continuation) lengths
     for i in order:
-        n = _length(examples[i])
-        same_prompt = not cur or len(examples[cur[0]].prompt) == len(examples[i].prompt)
-        if cur and (not same_prompt or (len(cur) + 1) * max(cur_max, n) > max_tokens):
+        ex = examples[i]
+        ea, eb = (len(ex.input_ids), len(ex.prompt) + len(ex.target) - 1) if ex.prompt else \
+            (len(ex.input_ids), len(ex.target))
+        na, nb = max(a, ea), max(b, eb)
+        width = max(na, nb) if ex.prompt else na + nb - 1     # == _width(examples, cur + [i])
+        same_prompt = not cur or len(examples[cur[0]].prompt) == len(ex.prompt)
+        if cur and (not same_prompt or (len(cur) + 1) * width > max_tokens):
             batches.append(cur)
-            cur, cur_max = [], 0
+            cur, na, nb = [], ea, eb
         cur.append(i)
-        cur_max = max(cur_max, n)
+        a, b = na, nb
     if cur:
         batches.append(cur)
     return batches
@@ -137,9 +167,48 @@ def pad(rows: Sequence[Sequence[int]], value: int):
     return out
 
 
+def left_pad(rows: Sequence[Sequence[int]], value: int):
+    """(len(rows), longest) long tensor, left-padded with ``value`` (decoder-only prompts)."""
+    import torch
+
+    width = max(len(r) for r in rows)
+    out = torch.full((len(rows), width), value, dtype=torch.long)
+    for j, r in enumerate(rows):
+        if len(r):
+            out[j, width - len(r):] = torch.tensor(list(r), dtype=torch.long)
+    return out
+
+
+def _collate_causal(pairs, pad_id: int, with_teacher: bool) -> dict:
+    """Decoder-only batch: ``input_ids``/``attention_mask`` the left-padded prompts (B, P); ``targets`` the
+    right-padded continuations (B, T, ``pad_id``); ``labels`` the same with -100 on padding and on every
+    position of a dummy; ``causal`` True.  With ``with_teacher``: the K teacher prompts of every example,
+    left-padded (``teacher_input_ids``, ``teacher_attention_mask``, ``teacher_owner``)."""
+    import torch
+
+    examples = [ex for ex, _ in pairs]
+    out = {
+        "input_ids": left_pad([ex.input_ids for ex in examples], pad_id),
+        "attention_mask": left_pad([[1] * len(ex.input_ids) for ex in examples], 0),
+        "targets": pad([ex.target for ex in examples], pad_id),
+        "labels": pad([(-100,) * len(ex.target) if dummy else ex.target for ex, dummy in pairs], -100),
+        "prompt_length": 0,
+        "causal": True,
+    }
+    if with_teacher:
+        rows = [(b, x) for b, ex in enumerate(examples) for x in ex.teacher_inputs]
+        if any(not ex.teacher_inputs for ex in examples):
+            raise ValueError("word-level loss: every example needs teacher_inputs")
+        out["teacher_input_ids"] = left_pad([x for _, x in rows], pad_id)
+        out["teacher_attention_mask"] = left_pad([[1] * len(x) for _, x in rows], 0)
+        out["teacher_owner"] = torch.tensor([b for b, _ in rows], dtype=torch.long)
+    return out
+
+
 def collate(items: Sequence, pad_id: int, with_teacher: bool = False) -> dict:
     """Right-padded tensors (and ``prompt_length``, shared by the batch): input_ids, attention_mask, decoder_input_ids, decoder_attention_mask, labels
-    (-100 on the prompt positions, on padding and on every position of a dummy).
+    (-100 on the prompt positions, on padding and on every position of a dummy).  Decoder-only examples:
+    :func:`_collate_causal` (left-padded prompts, right-padded continuations).
 
     ``items``: examples or ``(example, is_dummy)`` pairs.  With ``with_teacher``, also the K teacher
     component inputs of every example, flattened: ``teacher_input_ids`` (R, S), ``teacher_attention_mask``
@@ -147,6 +216,10 @@ def collate(items: Sequence, pad_id: int, with_teacher: bool = False) -> dict:
     """
     pairs = [it if isinstance(it, tuple) else (it, False) for it in items]
     examples = [ex for ex, _ in pairs]
+    if examples[0].decoder_only:
+        if not all(ex.decoder_only for ex in examples):
+            raise ValueError("collate: a batch mixes encoder-decoder and decoder-only examples")
+        return _collate_causal(pairs, pad_id, with_teacher)
     dec = [ex.prompt + ex.target[:-1] for ex in examples]
     lab = [(-100,) * (len(ex.prompt) - 1) + (tuple([-100] * len(ex.target)) if dummy else ex.target)
            for ex, dummy in pairs]

@@ -58,8 +58,9 @@ def make_decoder(model, tokenizer, cfg: DistillMTConfig, src: str, tgt: str, wit
                 targets = [""] * ((1 + len(use_pivots)) * n_models if cfg.method == "union" else 1)
             elif cfg.method == "union":
                 targets = [c.candidates[0] if c.candidates else "" for c in r.components]
-            elif method != cfg.method:  # direct through mbr's candidates
-                targets = [comps["direct"].candidates[0]]
+            elif method != cfg.method:  # direct through mbr's candidates (decoder-only: the first prompt's)
+                first = next(c for c in r.components if not c.name.startswith("pivot:"))
+                targets = [first.candidates[0]]
             else:
                 targets = [r.text]
             rec = {"targets": targets}

@@ -21,6 +21,12 @@ With ``train.loss`` in ``kl|rkl|js|tvd`` the teacher is white-box: the base mode
 (direct, and pivot through each pivot language, reading the pivot texts the ensemble produced),
 averaged (:mod:`ensemblekd.distill.mt.word_kd`).
 
+Decoder-only models (``config.is_encoder_decoder`` false): the components are prompts
+(``translate_options["prompts"]``, the templates; pivots in the first one), the translation is the
+continuation's first line (``stop_at_newline``, ``stop_strings``, ``chat`` as in
+:func:`ensemblekd.decoding.api.translate`), and the student, a causal LM, is trained on the source in the FIRST
+template continued by the teacher's output, the prompt masked (:mod:`.causal`); every loss works the same way.
+
 Pipeline, all under ``out_dir`` and resumable at every stage:
 
 1. ``decode/<src>-<tgt>/``: the teacher outputs, decoded shard by shard
@@ -61,6 +67,8 @@ from .trainer import ArchitectureMismatchError, train_student
 __all__ = ["DistillMTResult", "distill_mt", "model_digest"]
 
 DONE = "ensemblekd_distill.json"
+# translate() options that shape a decoder-only model's language adapter (prompts go to the examples)
+DECODER_ONLY_OPTIONS = ("chat", "stop_at_newline", "stop_strings")
 
 
 @dataclass
@@ -86,10 +94,10 @@ def model_digest(path: Path) -> str:
 
 
 def _load_student(model_path: Path, student_path: Optional[Path], base):
-    from transformers import AutoModelForSeq2SeqLM
+    from ..._runtime import auto_model_class
 
     path = student_path or model_path
-    student = AutoModelForSeq2SeqLM.from_pretrained(path)
+    student = auto_model_class(base.config).from_pretrained(path)
     if student_path is not None:
         a = (base.config.model_type, type(base).__name__, base.config.vocab_size)
         b = (student.config.model_type, type(student).__name__, student.config.vocab_size)
@@ -132,8 +140,9 @@ def distill_mt(model_path: str | os.PathLike, sources: Mapping[str, Sequence[str
     Returns:
         :class:`DistillMTResult`; the student is in ``out_dir/student``.
     """
-    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+    from transformers import AutoConfig, AutoTokenizer
 
+    from ..._runtime import auto_model_class
     from ...decoding.languages import get_adapter
 
     device = resolve_device(config.train.device)
@@ -161,10 +170,17 @@ def distill_mt(model_path: str | os.PathLike, sources: Mapping[str, Sequence[str
         return done
     if several:
         check_teacher_folders(model_path, teachers, config)
+    options = dict(config.translate_options)
+    lm_options = {k: options[k] for k in DECODER_ONLY_OPTIONS if k in options}
+    templates = list(options.get("prompts") or [None])
+    model_config = AutoConfig.from_pretrained(model_path)
+    if (lm_options or options.get("prompts")) and getattr(model_config, "is_encoder_decoder", False):
+        raise ValueError(f"--model {model_path}: an encoder-decoder model; --prompt, --stop, --no-stop-at-newline "
+                         "and --chat are for decoder-only language models")
     with quiet_hf_progress(quiet):
         tokenizer = AutoTokenizer.from_pretrained(model_path)
-        base = AutoModelForSeq2SeqLM.from_pretrained(model_path).eval()
-    adapter = get_adapter(base, tokenizer)
+        base = auto_model_class(model_config).from_pretrained(model_path).eval()
+    adapter = get_adapter(base, tokenizer, **lm_options)
     for s, t in config.directions:
         adapter.check_source(s, "--src/--directions")
         adapter.check(t, "--tgt/--directions")
@@ -172,7 +188,8 @@ def distill_mt(model_path: str | os.PathLike, sources: Mapping[str, Sequence[str
             adapter.check(p, "--pivots")
     if all(not any(x.strip() for x in sources[s]) for s, _ in config.directions):
         raise ValueError("empty training set: the source files hold no non-empty line")
-    check_sources(adapter, sources, config.directions, names=source_names, truncate=config.truncate)
+    check_sources(adapter, sources, config.directions, names=source_names, truncate=config.truncate,
+                  templates=templates)
     models = load_teachers(model_path, teachers, base, quiet) if several else [base]
     with quiet_hf_progress(quiet):
         student = _load_student(model_path, Path(student_path) if student_path else None, base)
@@ -199,7 +216,7 @@ def distill_mt(model_path: str | os.PathLike, sources: Mapping[str, Sequence[str
     for (s, t), records in zip(config.directions, all_records):
         teacher_pivots = list(records[0].get("pivots", {})) if records else []
         exs, n_skip = build_examples(adapter, tokenizer, s, t, list(sources[s]), records, teacher_pivots,
-                                      with_teacher, truncate=config.truncate)
+                                      with_teacher, truncate=config.truncate, templates=templates)
         examples.extend(exs)
         skipped += n_skip
     if not examples:
@@ -213,7 +230,8 @@ def distill_mt(model_path: str | os.PathLike, sources: Mapping[str, Sequence[str
             m.to("cpu")
     result = train_student(student, examples, student_dir, config.train, pad_id=adapter.pad_token_id,
                            eos_id=adapter.eos_token_id, tokenizer=tokenizer, teacher=teacher, quiet=quiet,
-                           checkpoint_dir=out_dir / "train_state")
+                           checkpoint_dir=out_dir / "train_state",
+                           stop_strings=getattr(adapter, "stop_strings", ()))
     summary = {**_summary(model_path, config, digest, teacher_digests), "base_model": str(model_path),
                **({"teacher_models": [str(p) for p in teachers]} if several else {}), "num_pairs": len(examples),
                "skipped_empty_sources": skipped, "steps": result.steps, "world_size": info.world_size,

@@ -40,15 +40,13 @@ def check_teacher_folders(model_path: Path, teacher_paths: Sequence[Path], confi
 
 def load_teachers(model_path: Path, teacher_paths: Sequence[Path], base, quiet: bool) -> list:
     """The teacher models: ``base`` where a teacher is the student's initialisation; each folder loaded once."""
-    from transformers import AutoModelForSeq2SeqLM
-
-    from ..._runtime import quiet_hf_progress
+    from ..._runtime import auto_model_class, quiet_hf_progress
 
     loaded = {model_path.resolve(): base}
     out = []
     for p in teacher_paths:
         if p.resolve() not in loaded:
             with quiet_hf_progress(quiet):
-                loaded[p.resolve()] = AutoModelForSeq2SeqLM.from_pretrained(p).eval()
+                loaded[p.resolve()] = auto_model_class(base.config).from_pretrained(p).eval()
         out.append(loaded[p.resolve()])
     return out

@@ -142,10 +142,10 @@ def _trainer_class():
         loss_is_scaled_for_ga = True
 
         def __init__(self, *args, kd_config: TrainConfig, pad_id: int, eos_id: Optional[int], teacher=None,
-                     examples: Sequence[TrainExample] = (), **kwargs):
+                     examples: Sequence[TrainExample] = (), stop_criteria=None, **kwargs):
             super().__init__(*args, **kwargs)
             self.kd_config, self.pad_id, self.eos_id, self.teacher = kd_config, pad_id, eos_id, teacher
-            self.kd_examples = examples
+            self.kd_examples, self.stop_criteria = examples, stop_criteria
             self.model_accepts_loss_kwargs = True   # our compute_loss takes num_items_in_batch
             if teacher is not None:
                 teacher.to(self.args.device).eval().requires_grad_(False)
@@ -179,10 +179,9 @@ def _trainer_class():
             cfg = self.kd_config
             outputs = None
             if cfg.loss == "seqkd":
-                outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
-                                decoder_input_ids=inputs["decoder_input_ids"],
-                                decoder_attention_mask=inputs["decoder_attention_mask"])
-                logits = outputs.logits
+                from .word_kd import student_logits
+
+                logits = student_logits(model, inputs)
                 total = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1),
                                         ignore_index=-100, reduction="sum", label_smoothing=cfg.label_smoothing)
                 loss = total / n * scale
@@ -191,7 +190,8 @@ def _trainer_class():
 
                 on_policy, sample_seed = self._micro_batch()
                 t_sum, s_mean = word_level_terms(cfg, model, self.teacher, inputs, pad_id=self.pad_id,
-                                                 eos_id=self.eos_id, on_policy=on_policy, sample_seed=sample_seed)
+                                                 eos_id=self.eos_id, on_policy=on_policy, sample_seed=sample_seed,
+                                                 stop_criteria=self.stop_criteria)
                 loss = 0.0
                 if t_sum is not None:
                     loss = loss + t_sum / n * scale
@@ -249,12 +249,14 @@ def _logs_to_stderr(trainer, quiet: bool) -> None:
 
 def train_student(model, examples: Sequence[TrainExample], out_dir: str | os.PathLike, config: TrainConfig, *,
                   pad_id: int, eos_id: Optional[int] = None, tokenizer=None, teacher=None, quiet: bool = False,
-                  checkpoint_dir: Optional[str | os.PathLike] = None, callbacks: Sequence = ()) -> TrainResult:
+                  checkpoint_dir: Optional[str | os.PathLike] = None, callbacks: Sequence = (),
+                  stop_strings: Sequence[str] = ()) -> TrainResult:
     """Train ``model`` in place on ``examples`` with the engine; resume from ``checkpoint_dir`` if possible.
 
     Args:
         model: a Hugging Face encoder-decoder (``model(input_ids, attention_mask, decoder_input_ids, ...)``
-            returning ``.logits``).
+            returning ``.logits``), or a causal LM with decoder-only examples (``prompt == ()``; the prompt is
+            masked, batches left-pad it, :mod:`.causal`).
         examples: the training pairs (at least one); every process must pass the same list.
         out_dir: receives, at the end, the student as a standard checkpoint (``save_pretrained``, plus
             ``tokenizer`` if given), written by the main process only.
@@ -263,6 +265,8 @@ def train_student(model, examples: Sequence[TrainExample], out_dir: str | os.Pat
         teacher: frozen model scoring the word-level losses (``loss != "seqkd"``); every example must then
             carry ``teacher_inputs``.
         callbacks: extra ``transformers.TrainerCallback`` objects (e.g. to stop after N steps in a test).
+        stop_strings: decoder-only students: what ends a student's sample besides EOS (the adapter's stop
+            strings, ``generate(stop_strings=...)`` semantics; needs ``tokenizer``).
 
     Returns :class:`TrainResult`.  Raises ValueError on an empty training set or a checkpoint folder of a
     different configuration/data, :class:`ArchitectureMismatchError` on one of another architecture.
@@ -279,6 +283,19 @@ def train_student(model, examples: Sequence[TrainExample], out_dir: str | os.Pat
         bad = next((i for i, ex in enumerate(examples) if not ex.teacher_inputs), None)
         if bad is not None:
             raise ValueError(f"loss={config.loss!r}: example {bad} has no teacher_inputs")
+    decoder_only = examples[0].decoder_only
+    if any(ex.decoder_only != decoder_only for ex in examples):
+        raise ValueError("training examples mix encoder-decoder (with a decoder prompt) and decoder-only ones")
+    if decoder_only == bool(getattr(model.config, "is_encoder_decoder", False)):
+        raise ValueError(f"the student is {'an encoder-decoder' if decoder_only else 'a decoder-only'} model but the "
+                         f"examples are for {'a decoder-only' if decoder_only else 'an encoder-decoder'} one")
+    stop_criteria = None
+    if stop_strings and decoder_only and config.loss != "seqkd":
+        if tokenizer is None:
+            raise ValueError("stop_strings needs the tokenizer")
+        from transformers import StopStringCriteria
+
+        stop_criteria = StopStringCriteria(tokenizer, list(stop_strings))
     out_dir = Path(out_dir)
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else out_dir / "checkpoint"
     args = _training_args(config, ckpt_dir, quiet)
@@ -287,7 +304,7 @@ def train_student(model, examples: Sequence[TrainExample], out_dir: str | os.Pat
     resume = last_checkpoint(ckpt_dir, clean=args.process_index == 0)
     trainer = _trainer_class()(model=model, args=args, train_dataset=KDDataset(examples), kd_config=config,
                                pad_id=pad_id, eos_id=eos_id, teacher=teacher, examples=examples,
-                               callbacks=list(callbacks))
+                               callbacks=list(callbacks), stop_criteria=stop_criteria)
     _logs_to_stderr(trainer, quiet)
     with quiet_hf_progress(True):   # the engine's step bar is the progress; no bar per checkpoint write
         out = trainer.train(resume_from_checkpoint=str(resume) if resume else None)

@@ -11,6 +11,10 @@ and/or from the student:
 * student-sampled prefixes: drawn from the student with ``generate(do_sample=True)`` at each step, from
   the same decoder prompt.
 
+Decoder-only students and teachers (batches with ``causal``): the components are prompts (the source's
+template(s), the pivot texts' template) continued by the same continuation; the forwards are
+:func:`.causal.continuation_logits`, and samples end at EOS or the adapter's stop strings, as decoding does.
+
 :func:`word_level_terms` returns the two halves separately: the teacher-prefix half as a SUM over target
 tokens (the trainer divides it by the global number of target tokens, like the SeqKD loss, so that it is
 exact under data parallelism and gradient accumulation) and the student-prefix half as a MEAN over this
@@ -28,37 +32,87 @@ component rows per set of prefixes, and for the student-sampled losses one sampl
 """
 from __future__ import annotations
 
-__all__ = ["teacher_log_probs", "word_level_terms", "TEACHER_SIDE", "STUDENT_SIDE"]
+__all__ = ["teacher_log_probs", "student_logits", "word_level_terms", "TEACHER_SIDE", "STUDENT_SIDE"]
+
+
+def _causal(batch: dict) -> bool:
+    return bool(batch.get("causal", False))
 
 
 def teacher_log_probs(teacher, batch: dict, decoder_input_ids):
-    """Averaged component log-probs (B, T, V) for decoder inputs (B, T); all K*B rows in one forward."""
+    """Averaged component log-probs (B, T, V) for decoder inputs (B, T); all K*B rows in one forward.
+
+    Decoder-only batches: ``decoder_input_ids`` is the continuation (B, L) and the K component rows are the
+    teacher's prompts (``teacher_input_ids``), each continued by its example's continuation."""
     import torch
 
+    from .causal import continuation_logits
     from .losses import ensemble_log_probs
 
     owner = batch["teacher_owner"]
     with torch.no_grad():
-        logits = teacher(input_ids=batch["teacher_input_ids"], attention_mask=batch["teacher_attention_mask"],
-                         decoder_input_ids=decoder_input_ids[owner]).logits
+        if _causal(batch):
+            logits = continuation_logits(teacher, batch["teacher_input_ids"], batch["teacher_attention_mask"],
+                                         decoder_input_ids[owner])
+        else:
+            logits = teacher(input_ids=batch["teacher_input_ids"], attention_mask=batch["teacher_attention_mask"],
+                             decoder_input_ids=decoder_input_ids[owner]).logits
         logp = torch.log_softmax(logits.float(), dim=-1)
         return torch.stack([ensemble_log_probs(logp[owner == b]) for b in range(decoder_input_ids.shape[0])])
 
 
-def _student_sampled(model, teacher, batch: dict, cfg, pad_id: int, eos_id: int, seed=None):
+def student_logits(model, batch: dict, decoder_input_ids=None):
+    """The student's logits (B, T, V) on the batch's own targets (``decoder_input_ids=None``) or on other
+    decoder inputs / decoder-only continuations; position j lines up with ``labels[:, j]`` for the batch's own
+    targets."""
+    if _causal(batch):
+        from .causal import continuation_logits
+
+        cont = batch["targets"] if decoder_input_ids is None else decoder_input_ids
+        return continuation_logits(model, batch["input_ids"], batch["attention_mask"], cont)
+    if decoder_input_ids is None:
+        return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                     decoder_input_ids=batch["decoder_input_ids"],
+                     decoder_attention_mask=batch["decoder_attention_mask"]).logits
+    return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                 decoder_input_ids=decoder_input_ids).logits
+
+
+def _own_targets(batch: dict):
+    """What the teacher reads for the batch's own targets: decoder inputs, or the decoder-only continuations."""
+    return batch["targets"] if _causal(batch) else batch["decoder_input_ids"]
+
+
+def _student_sampled(model, teacher, batch: dict, cfg, pad_id: int, eos_id: int, seed=None, stop_criteria=None):
     """(teacher log-probs, student log-probs, mask, sampled tokens) on sequences sampled from the student
     (``cfg.kd_temperature``, ``cfg.kd_top_p``, at most ``cfg.kd_max_new_tokens``), or None.  With ``seed``, the
-    samples are drawn from a random stream of their own (:func:`_seeded`), leaving the global one as it was."""
+    samples are drawn from a random stream of their own (:func:`_seeded`), leaving the global one as it was.
+    Decoder-only students sample after their prompts and end at EOS or a stop string (``stop_criteria``)."""
     import torch
 
     from .losses import hf_sample_prefixes
 
     labels = batch["labels"]
-    prompt_len = int(batch["prompt_length"])
-    prompts = batch["decoder_input_ids"][:, :prompt_len]
+    real = (labels != -100).any(dim=1, keepdim=True)       # dummies contribute nothing
     was_training = model.training
     model.eval()
     core = getattr(model, "module", model)   # DDP-wrapped students generate through the inner model
+    if _causal(batch):
+        from .causal import sample_continuations
+
+        with _seeded(seed, labels.device):
+            cont, mask = sample_continuations(core, batch["input_ids"], batch["attention_mask"],
+                                              max_new_tokens=cfg.kd_max_new_tokens, temperature=cfg.kd_temperature,
+                                              top_p=cfg.kd_top_p, pad_id=pad_id, eos_id=eos_id,
+                                              stop_criteria=stop_criteria)
+        model.train(was_training)
+        if cont.shape[1] == 0:
+            return None
+        student = student_logits(model, batch, cont)
+        return (teacher_log_probs(teacher, batch, cont), torch.log_softmax(student.float(), dim=-1), mask & real,
+                cont)
+    prompt_len = int(batch["prompt_length"])
+    prompts = batch["decoder_input_ids"][:, :prompt_len]
     with _seeded(seed, prompts.device):
         seq = hf_sample_prefixes(core, cfg.kd_max_new_tokens, temperature=cfg.kd_temperature, top_p=cfg.kd_top_p,
                                  input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
@@ -72,10 +126,8 @@ def _student_sampled(model, teacher, batch: dict, cfg, pad_id: int, eos_id: int,
     sampled = (j >= prompt_len)[None, :].expand_as(predicted)
     is_eos = (predicted == eos_id) & sampled
     eos_before = torch.cumsum(is_eos.long(), dim=1) - is_eos.long()
-    real = (labels != -100).any(dim=1, keepdim=True)       # dummies contribute nothing
     mask = sampled & (eos_before == 0) & real
-    student = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                    decoder_input_ids=dec_in).logits
+    student = student_logits(model, batch, dec_in)
     return (teacher_log_probs(teacher, batch, dec_in), torch.log_softmax(student.float(), dim=-1), mask,
             predicted)
 
@@ -108,7 +160,7 @@ STUDENT_SIDE = {"rkl": 1.0, "js": 0.5, "tvd": 0.5, "srkl": 1.0, "llmr": 1.0}
 
 
 def word_level_terms(cfg, model, teacher, batch: dict, *, pad_id: int, eos_id: int, on_policy: bool = False,
-                     sample_seed=None):
+                     sample_seed=None, stop_criteria=None):
     """``(teacher_half_sum, student_half_mean)`` of the loss ``cfg.loss`` (a :class:`.trainer.TrainConfig`);
     a half the loss does not have is ``None``.
 
@@ -116,7 +168,8 @@ def word_level_terms(cfg, model, teacher, batch: dict, *, pad_id: int, eos_id: i
     ``tvd``: half of each; ``gkd``: the generalized JSD (``cfg.gkd_beta``) on student samples if
     ``on_policy`` (the trainer draws it with probability ``cfg.gkd_lambda`` per batch), else on the teacher's
     outputs, which are the ensemble's decoded sequences (TRL's ``seq_kd`` mode).  ``sample_seed``: the seed
-    of the student's samples (None: the global random stream).
+    of the student's samples (None: the global random stream); ``stop_criteria``: what ends a decoder-only
+    student's sample besides EOS (the adapter's stop strings).
     """
     import functools
 
@@ -138,14 +191,12 @@ def word_level_terms(cfg, model, teacher, batch: dict, *, pad_id: int, eos_id: i
         raise ValueError(f"loss {name!r} is not a word-level loss")
     t_sum = s_mean = None
     if on_teacher:
-        student = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                        decoder_input_ids=batch["decoder_input_ids"],
-                        decoder_attention_mask=batch["decoder_attention_mask"]).logits
-        args = (teacher_log_probs(teacher, batch, batch["decoder_input_ids"]),
+        student = student_logits(model, batch)
+        args = (teacher_log_probs(teacher, batch, _own_targets(batch)),
                 torch.log_softmax(student.float(), dim=-1), batch["labels"] != -100)
         t_sum = teacher_fns[name](*args, reduction="sum") * TEACHER_SIDE.get(name, 1.0)
     if on_student:
-        side = _student_sampled(model, teacher, batch, cfg, pad_id, eos_id, sample_seed)
+        side = _student_sampled(model, teacher, batch, cfg, pad_id, eos_id, sample_seed, stop_criteria)
         if side is None:
             raise RuntimeError("the student generated no tokens to sample prefixes from")
         t_logp, s_logp, mask, tokens = side
