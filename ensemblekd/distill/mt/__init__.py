@@ -8,7 +8,9 @@
 * :mod:`.data` -- training examples, token-bucketed batches across ranks, collation;
 * :mod:`.trainer` -- the student trainer on the Hugging Face engine (``Seq2SeqTrainer``): SeqKD and the
   word-level losses;
-* :mod:`.word_kd`, :mod:`.losses` -- the word-level f-divergence KD terms (Wen et al., ACL 2023);
+* :mod:`.word_kd`, :mod:`.losses` -- the word-level f-divergence KD terms (Wen et al., ACL 2023), skew KL,
+  GKD's generalized JSD; :mod:`.llmr` -- the teacher-induced reward (LLMR);
+* :mod:`.causal` -- decoder-only students and teachers: logits over a continuation, stopped samples;
 * :mod:`.cli` -- ``ensemblekd distill mt``.
 
 Names resolve lazily (PEP 562): importing this package does not import torch or transformers.
@@ -25,7 +27,8 @@ _LAZY = {
     "decode_all": ".shards", "sources_digest": ".shards",
     "TrainExample": ".data", "TokenBucketSampler": ".data", "make_batches": ".data", "collate": ".data",
     "TrainConfig": ".trainer", "TrainResult": ".trainer", "train_student": ".trainer",
-    "ArchitectureMismatchError": ".trainer", "LOSSES": ".trainer",
+    "ArchitectureMismatchError": ".trainer", "LOSSES": ".trainer", "continuation_ids": ".examples",
+    "continuation_logits": ".causal", "continuation_mask": ".causal", "sample_continuations": ".causal",
 }
 
 __all__ = list(_LAZY)

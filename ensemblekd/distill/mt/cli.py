@@ -268,6 +268,8 @@ def _run_mt(args) -> int:
             DecoderOnlyAdapter.check_template(tpl)
         options["prompts"] = list(args.prompt)
     if args.stop:
+        if not all(args.stop):
+            raise ValueError("--stop '': expected a non-empty string")
         options["stop_strings"] = list(args.stop)
     if not args.stop_at_newline:
         options["stop_at_newline"] = False

@@ -13,6 +13,9 @@ and ``kd_top_p``.  GKD's draw and the seed of the student's samples are a pure f
 step, micro-batch): each process samples its own rows with its own random stream (the engine seeds every
 process alike), and a resumed run draws what an uninterrupted one does.
 
+Students: encoder-decoder models, and decoder-only LMs (examples with an empty decoder prompt: the LM's prompt
+is masked, batches left-pad it, every loss reads the continuation's logits through :mod:`.causal`).
+
 What is ours: the losses (:meth:`KDTrainer.compute_loss`), the token-bucketed batches
 (:class:`.data.TokenBucketSampler`) and the data.  What is the engine's (``transformers.Seq2SeqTrainer`` on
 ``accelerate``): devices, processes (DDP under ``torchrun`` / ``accelerate launch``; FSDP and DeepSpeed

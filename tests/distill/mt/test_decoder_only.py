@@ -275,6 +275,8 @@ def test_prompt_ensemble_without_pivots_and_errors(lm_dir, sources_file, tmp_pat
     assert "needs at least one pivot" in capsys.readouterr().err
     assert _cli(lm_dir, sources_file, tmp_path / "bad", "--prompt", "no text field", "--pivots", "en") == 2
     assert "{text}" in capsys.readouterr().err
+    assert _cli(lm_dir, sources_file, tmp_path / "stop", "--stop", "", "--pivots", "en") == 2
+    assert "--stop" in capsys.readouterr().err
     m2m = TM.tiny("m2m100").save(tmp_path / "m2m")
     capsys.readouterr()
     assert _cli(m2m, sources_file, tmp_path / "s2s", "--prompt", "{src}: {text}", "--pivots", "en") == 2

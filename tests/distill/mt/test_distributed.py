@@ -167,3 +167,27 @@ def test_ddp_training_killed_and_resumed_ends_with_the_same_weights(setup, singl
     assert r.returncode == 0, r.stderr[-3000:]
     assert max_diff(weights(out), weights(single / "sgd")) < 1e-6
     assert not (out / "train_state").exists()
+
+
+def test_decoder_only_student_two_ranks_equal_one_process(tmp_path):
+    """A causal-LM student (tiny Qwen2, word-level KL against its prompt + pivot components): 2 processes x 300
+    tokens == 1 process x 600 tokens (SGD: equal up to float summation order); decoded shards byte for byte."""
+    lm = TM.tiny("qwen2").save(tmp_path / "lm")
+    src = tmp_path / "train.de"
+    src.write_text("\n".join(SOURCES[:12]) + "\n", encoding="utf-8")
+
+    def argv(out, tokens):
+        return ["distill", "mt", "--model", str(lm), "--src", "de", "--tgt", "fr", "--pivots", "en", "--no-chat",
+                "--sources", str(src), "--out", str(out), "--beam", "2", "--max-new-tokens", "8", "--shard-size",
+                "3", "--max-steps", "3", "--max-tokens", str(tokens), "--device", "cpu", "--quiet", "--loss", "kl",
+                "--trainer-arg", "optim=sgd", "--lr", "0.5"]
+
+    one, two = tmp_path / "one", tmp_path / "two"
+    for n, out, tokens in ((1, one, 600), (2, two, 300)):
+        r = run(n, argv(out, tokens))
+        assert r.returncode == 0, r.stderr[-3000:]
+    assert shard_bytes(one) == shard_bytes(two)
+    from safetensors.torch import load_file
+
+    moved = max_diff(weights(one), load_file(str(lm / "model.safetensors")))
+    assert moved > 1e-3 and max_diff(weights(one), weights(two)) < 1e-6
