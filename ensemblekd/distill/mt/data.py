@@ -60,15 +60,6 @@ class TrainExample:
         return not self.prompt
 
 
-def _width(examples: Sequence[TrainExample], idx: Sequence[int]) -> int:
-    """Padded columns of a batch: encoder-decoder max(encoder, decoder length); decoder-only the left-padded
-    prompts plus the right-padded continuations (minus the last token, which is never an input)."""
-    if examples[idx[0]].decoder_only:
-        return max(len(examples[i].input_ids) for i in idx) + max(len(examples[i].target) for i in idx) - 1
-    return max(max(len(examples[i].input_ids), len(examples[i].prompt) + len(examples[i].target) - 1)
-               for i in idx)
-
-
 def _length(ex: TrainExample) -> int:
     return max(len(ex.input_ids), len(ex.prompt) + len(ex.target) - 1) if ex.prompt else \
         len(ex.input_ids) + len(ex.target) - 1
@@ -79,8 +70,9 @@ def make_batches(examples: Sequence[TrainExample], max_tokens: int, seed: int = 
 
     Examples are grouped by prompt length (so a batch shares its prompt shape), sorted by length (ties
     broken by a seeded shuffle) and packed greedily so that ``len(batch) * padded width <= max_tokens``
-    (:func:`_width`; a single longer example forms its own batch).  Deterministic in ``seed``.  O(N log N).
-    Encoder-decoder and decoder-only examples are not mixed (an error).
+    (padded width: encoder-decoder the longer of encoder and decoder inputs, decoder-only the longest
+    prompt plus the longest continuation minus one; a single longer example forms its own batch).
+    Deterministic in ``seed``.  O(N log N).  Encoder-decoder and decoder-only examples are not mixed (an error).
     """
     if max_tokens < 1:
         raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
@@ -98,7 +90,7 @@ def make_batches(examples: Sequence[TrainExample], max_tokens: int, seed: int = 
         ea, eb = (len(ex.input_ids), len(ex.prompt) + len(ex.target) - 1) if ex.prompt else \
             (len(ex.input_ids), len(ex.target))
         na, nb = max(a, ea), max(b, eb)
-        width = max(na, nb) if ex.prompt else na + nb - 1     # == _width(examples, cur + [i])
+        width = max(na, nb) if ex.prompt else na + nb - 1
         same_prompt = not cur or len(examples[cur[0]].prompt) == len(ex.prompt)
         if cur and (not same_prompt or (len(cur) + 1) * width > max_tokens):
             batches.append(cur)
