@@ -85,7 +85,8 @@ def _own_targets(batch: dict):
 
 def _student_sampled(model, teacher, batch: dict, cfg, pad_id: int, eos_id: int, seed=None, stop_criteria=None):
     """(teacher log-probs, student log-probs, mask, sampled tokens) on sequences sampled from the student
-    (``cfg.kd_temperature``, ``cfg.kd_top_p``, at most ``cfg.kd_max_new_tokens``), or None.  With ``seed``, the
+    (``cfg.kd_temperature``, ``cfg.kd_top_p``, at most ``cfg.kd_max_new_tokens`` and no further than the
+    student's ``max_position_embeddings``), or None.  With ``seed``, the
     samples are drawn from a random stream of their own (:func:`_seeded`), leaving the global one as it was.
     Decoder-only students sample after their prompts and end at EOS or a stop string (``stop_criteria``)."""
     import torch
@@ -94,15 +95,24 @@ def _student_sampled(model, teacher, batch: dict, cfg, pad_id: int, eos_id: int,
 
     labels = batch["labels"]
     real = (labels != -100).any(dim=1, keepdim=True)       # dummies contribute nothing
+    core = getattr(model, "module", model)   # DDP-wrapped students generate through the inner model
+    causal = _causal(batch)
+    # the model's positions bound a sample (learned position embeddings have no row beyond them)
+    used = max(batch["input_ids"].shape[1], batch["teacher_input_ids"].shape[1]) if causal else \
+        int(batch["prompt_length"])
+    limit = getattr(core.config, "max_position_embeddings", None)
+    max_new = cfg.kd_max_new_tokens if not limit else min(cfg.kd_max_new_tokens, int(limit) - used)
+    if max_new < 1:
+        raise ValueError(f"a batch's prompts take {used} of the student's {limit} positions: no room to sample; "
+                         "shorten the prompt template or the source lines")
     was_training = model.training
     model.eval()
-    core = getattr(model, "module", model)   # DDP-wrapped students generate through the inner model
-    if _causal(batch):
+    if causal:
         from .causal import sample_continuations
 
         with _seeded(seed, labels.device):
             cont, mask = sample_continuations(core, batch["input_ids"], batch["attention_mask"],
-                                              max_new_tokens=cfg.kd_max_new_tokens, temperature=cfg.kd_temperature,
+                                              max_new_tokens=max_new, temperature=cfg.kd_temperature,
                                               top_p=cfg.kd_top_p, pad_id=pad_id, eos_id=eos_id,
                                               stop_criteria=stop_criteria)
         model.train(was_training)
@@ -114,7 +124,7 @@ def _student_sampled(model, teacher, batch: dict, cfg, pad_id: int, eos_id: int,
     prompt_len = int(batch["prompt_length"])
     prompts = batch["decoder_input_ids"][:, :prompt_len]
     with _seeded(seed, prompts.device):
-        seq = hf_sample_prefixes(core, cfg.kd_max_new_tokens, temperature=cfg.kd_temperature, top_p=cfg.kd_top_p,
+        seq = hf_sample_prefixes(core, max_new, temperature=cfg.kd_temperature, top_p=cfg.kd_top_p,
                                  input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                                  decoder_input_ids=prompts, pad_token_id=pad_id, eos_token_id=eos_id)
     model.train(was_training)

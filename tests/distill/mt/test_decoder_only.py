@@ -183,6 +183,20 @@ def test_student_samples_end_where_generate_with_stop_strings_ends(family):
             assert text.endswith("\n") or row[n - 1] == t.tokenizer.eos_token_id
 
 
+def test_student_samples_stay_within_the_models_positions(tmp_path):
+    """GPT-2 has learned positions (128 here): samples after ~50-token prompts are capped, not an IndexError."""
+    from transformers import AutoModelForCausalLM
+
+    t, _, exs = _examples("gpt2", with_teacher=True, pivots=("en",))
+    path = t.save(tmp_path / "gpt2")                     # reloaded: no EOS hook, samples run to the limit
+    student, teacher = (AutoModelForCausalLM.from_pretrained(path) for _ in range(2))
+    cfg = TrainConfig(loss="gkd", gkd_lambda=1.0, max_steps=1, kd_max_new_tokens=500, max_tokens=4000, device="cpu",
+                      logging_steps=1)
+    r = train_student(student, exs, tmp_path / "s", cfg, pad_id=_pad(t.tokenizer), eos_id=t.tokenizer.eos_token_id,
+                      teacher=teacher, tokenizer=t.tokenizer, quiet=True)
+    assert r.steps == 1 and all(v == v for v in r.losses)
+
+
 def test_trainer_refuses_a_student_of_the_other_kind():
     t, _, exs = _examples("gpt2")
     m2m = TM.tiny("m2m100").model
