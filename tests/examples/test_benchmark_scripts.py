@@ -185,6 +185,20 @@ def test_distill_benchmark_training_part_reports_the_ratio(shipped, tmp_path, ca
     assert f"({t['target_tokens']} target tokens)" in out and f"engine / loop throughput: {t['ratio']:.2f}x" in out
 
 
+def test_objectives_benchmark_times_each_update_and_reports_ratios_to_seqkd(shipped, tmp_path, capsys):
+    bench = _load("objectives")
+    report = bench.main(["--steps", "3", "--max-tokens", "256", "--objectives", "kl", "gkd1",
+                         "--json", str(tmp_path / "r.json")])
+    out = capsys.readouterr().out
+    assert json.loads((tmp_path / "r.json").read_text()) == report
+    assert list(report["s_per_update"]) == ["seqkd", "kl", "gkd1"]        # the reference is always measured
+    for name, s in report["s_per_update"].items():
+        assert s > 0 and report["ratio_to_seqkd"][name] == pytest.approx(s / report["s_per_update"]["seqkd"])
+        assert f"{report['ratio_to_seqkd'][name]:7.2f}x" in out
+    exs, _ = bench.examples()
+    assert len(exs) == 200 and all(len(e.teacher_inputs) == 2 for e in exs)   # direct + pivot via en
+
+
 def test_distill_benchmark_decode_worker_writes_what_translate_gives(shipped, tmp_path, monkeypatch):
     """The torchrun worker's script, run in this process as a world of one: its shards are EBBS de->fr."""
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer

@@ -41,6 +41,8 @@ SMOKE = {
     "benchmarks/decoding.py": "test_benchmark_scripts.py::test_decoding_benchmark_table_has_a_ratio_per_method",
     "benchmarks/deps.py": "test_benchmark_scripts.py::test_deps_benchmark_counts_identical_lines_against_the_original",
     "benchmarks/distill.py": "test_benchmark_scripts.py::test_distill_benchmark_training_part_reports_the_ratio",
+    "benchmarks/objectives.py":
+        "test_benchmark_scripts.py::test_objectives_benchmark_times_each_update_and_reports_ratios_to_seqkd",
     "benchmarks/mbr.py": "test_benchmark_scripts.py::test_mbr_benchmark_kernel_equals_the_sacrebleu_loop",
     "benchmarks/trees.py": "test_benchmark_scripts.py::test_trees_benchmark_twins_agree_and_original_is_compared",
     "examples/ed4udp/selection.py": "test_tree_scripts.py::test_selection_reports_test_uas_of_the_members_chosen_on_dev",
