@@ -23,7 +23,7 @@ batch's sampled tokens (samples differ per process anyway).
 The same two kinds of prefixes serve the newer objectives: skew KL on the teacher's outputs and skew
 reverse KL on student samples (DistiLLM, :func:`.losses.skew_kl_divergence`); GKD's generalized JSD on a
 batch of student samples with probability lambda, else on the teacher's outputs (Agarwal et al., 2024:
-on-policy distillation, here for encoder-decoder students); LLMR's policy gradient with the
+on-policy distillation, for encoder-decoder and decoder-only students); LLMR's policy gradient with the
 teacher-induced reward on student samples (:mod:`.llmr`).
 
 Cost per step: 1 (kl, skl, gkd off-policy) or 2 (others) student forwards, one teacher forward over the K
