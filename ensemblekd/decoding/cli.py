@@ -51,15 +51,7 @@ def register(sub) -> None:
     p.add_argument("--pivot-nbest", type=int, default=1, help="m-best pivot translations as m components")
     p.add_argument("--mbr-nbest", type=int, default=1, help="MBR candidates per component")
     p.add_argument("--mbr-metric", default="bleu", choices=("bleu", "chrf"), help="MBR utility")
-    p.add_argument("--prompt", action="append", default=None, metavar="TEMPLATE",
-                   help="decoder-only models: a prompt template with {src} {tgt} {text} (repeat for an ensemble)")
-    p.add_argument("--stop", action="append", default=[], metavar="STRING",
-                   help="decoder-only models: end a hypothesis at this string, as generate(stop_strings=...) (repeat)")
-    p.add_argument("--no-stop-at-newline", dest="stop_at_newline", action="store_false",
-                   help="decoder-only models: search whole continuations (default: end at the first newline; the "
-                        "output is the first line either way)")
-    p.add_argument("--chat", default=None, action=argparse.BooleanOptionalAction,
-                   help="decoder-only models: wrap prompts in the tokenizer's chat template (default: when it has one)")
+    add_decoder_only_options(p)
     p.add_argument("--truncate", action="store_true", help="cut over-long lines (with a warning) instead of failing")
     p.add_argument("--restrict-vocab", nargs="?", const=True, default=False, metavar="TABLE",
                    help="restrict outputs to the target language's vocabulary: MODEL/ensemblekd_target_vocab.json, "
@@ -83,6 +75,26 @@ def register(sub) -> None:
                         "the components that proposed it")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_run)
+
+
+def add_decoder_only_options(p, *, student: bool = False) -> None:
+    """``--prompt``, ``--stop``, ``--no-stop-at-newline``, ``--chat``: the decoder-only options of ``translate``
+    and ``distill mt`` (``student``: with what they mean for the student's training pairs)."""
+    import argparse
+
+    pre = "" if student else "decoder-only models: "
+    p.add_argument("--prompt", action="append", default=None, metavar="TEMPLATE",
+                   help=f"{pre}a prompt template with {{src}} {{tgt}} {{text}} (repeat for an ensemble)"
+                        + ("; the student is trained on the FIRST (default: the built-in template)" if student else ""))
+    p.add_argument("--stop", action="append", default=[], metavar="STRING",
+                   help=f"{pre}end a hypothesis{' (and a student sample)' if student else ''} at this string, as "
+                        "generate(stop_strings=...) (repeat)")
+    p.add_argument("--no-stop-at-newline", dest="stop_at_newline", action="store_false",
+                   help=f"{pre}search whole continuations (default: end at the first newline; the output is the "
+                        "first line either way" + ("; the student's targets end with the first stop string, or "
+                                                   "with EOS when there is none" if student else "") + ")")
+    p.add_argument("--chat", default=None, action=argparse.BooleanOptionalAction,
+                   help=f"{pre}wrap prompts in the tokenizer's chat template (default: when it has one)")
 
 
 def read_lines(path) -> list[str]:

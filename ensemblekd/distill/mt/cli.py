@@ -65,17 +65,10 @@ def register_mt(distill_sub) -> None:
     g.add_argument("--shard-size", type=int, default=256, help="sentences per decoding shard")
     g.add_argument("--truncate", action="store_true",
                    help="cut over-long source lines (with a warning) instead of refusing the file")
-    lm = p.add_argument_group("decoder-only models (teacher and student a causal LM)")
-    lm.add_argument("--prompt", action="append", default=None, metavar="TEMPLATE",
-                    help="a prompt template with {src} {tgt} {text}; repeat for a prompt ensemble. The student is "
-                         "trained on the FIRST (default: the built-in template)")
-    lm.add_argument("--stop", action="append", default=[], metavar="STRING",
-                    help="end a hypothesis (and a student sample) at this string, as generate(stop_strings=...)")
-    lm.add_argument("--no-stop-at-newline", dest="stop_at_newline", action="store_false",
-                    help="search the whole continuation up to EOS (default: end at the first newline; the student's "
-                         "targets end with the first stop string, or with EOS when there is none)")
-    lm.add_argument("--chat", default=None, action=argparse.BooleanOptionalAction,
-                    help="wrap prompts in the tokenizer's chat template (default: when it has one)")
+    from ...decoding.cli import add_decoder_only_options
+
+    add_decoder_only_options(p.add_argument_group("decoder-only models (teacher and student a causal LM)"),
+                             student=True)
     d = p.add_argument_group("data")
     d.add_argument("--sources", nargs="+", required=True, metavar="[LANG=]FILE",
                    help="source text, one sentence a line: FILE (in --src), LANG=FILE, or a path with {lang}")
